@@ -1,0 +1,16 @@
+"""keras-rin: Recurrent Interface Networks for Keras 3 (JAX, TensorFlow,
+PyTorch)."""
+
+from keras_rin import diffusion
+from keras_rin import layers
+from keras_rin.models.rin_backbone import RINBackbone
+from keras_rin.models.rin_image_generator import RINImageGenerator
+from keras_rin.version import __version__
+
+__all__ = [
+    "RINBackbone",
+    "RINImageGenerator",
+    "__version__",
+    "diffusion",
+    "layers",
+]

@@ -1,0 +1,105 @@
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_rin")
+class RINAttention(keras.layers.Layer):
+    """Multi-head attention with LayerNorm on the queries only.
+
+    `call(query)` is self-attention on `LN(query)` (queries, keys and values
+    all normalised, as in a pre-LN Transformer); `call(query, context)` is
+    cross-attention from `LN(query)` to the un-normalised `context`, as in the
+    read and write operations of the official RIN. The layer returns the
+    attention output projected back to the query width; the caller adds the
+    residual.
+
+    The attention core runs through `keras.ops.dot_product_attention` so that
+    fused kernels are used where the backend has them. Under a mixed
+    precision policy, the logits and softmax are computed in float32.
+
+    Args:
+        num_heads: int, number of attention heads.
+        attention_dim: int, total width of queries/keys/values, split evenly
+            over the heads. The official RIN uses `min(dim_x, dim_z)` for
+            read and write and `dim_z` for latent self-attention.
+        epsilon: float, LayerNorm epsilon.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Example:
+    >>> attention = RINAttention(num_heads=4, attention_dim=64)
+    >>> latents = keras.random.normal((2, 16, 64))
+    >>> tokens = keras.random.normal((2, 256, 32))
+    >>> attention(latents, tokens).shape
+    (2, 16, 64)
+
+    Reference:
+    - [Jabri et al., 2023](https://arxiv.org/abs/2212.11972)
+    """
+
+    def __init__(self, num_heads, attention_dim, epsilon=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        if num_heads <= 0 or attention_dim % num_heads:
+            raise ValueError(
+                "`attention_dim` must be a positive multiple of `num_heads`. "
+                f"Received: attention_dim={attention_dim}, "
+                f"num_heads={num_heads}"
+            )
+        self.num_heads = num_heads
+        self.attention_dim = attention_dim
+        self.epsilon = epsilon
+        self.head_dim = attention_dim // num_heads
+        self.query_norm = keras.layers.LayerNormalization(
+            epsilon=epsilon, dtype=self.dtype_policy, name="query_norm"
+        )
+        dense = dict(units=attention_dim, dtype=self.dtype_policy)
+        self.query_dense = keras.layers.Dense(**dense, name="query")
+        self.key_dense = keras.layers.Dense(**dense, name="key")
+        self.value_dense = keras.layers.Dense(**dense, name="value")
+
+    def build(self, query_shape, context_shape=None):
+        context_shape = context_shape or query_shape
+        self.query_norm.build(query_shape)
+        self.query_dense.build(query_shape)
+        self.key_dense.build(context_shape)
+        self.value_dense.build(context_shape)
+        self.output_dense = keras.layers.Dense(
+            query_shape[-1], dtype=self.dtype_policy, name="output"
+        )
+        self.output_dense.build(query_shape[:-1] + (self.attention_dim,))
+
+    def _split_heads(self, x):
+        shape = ops.shape(x)
+        return ops.reshape(
+            x, (shape[0], shape[1], self.num_heads, self.head_dim)
+        )
+
+    def call(self, query, context=None):
+        normed_query = self.query_norm(query)
+        context = normed_query if context is None else context
+        q = self._split_heads(self.query_dense(normed_query))
+        k = self._split_heads(self.key_dense(context))
+        v = self._split_heads(self.value_dense(context))
+        compute_dtype = q.dtype
+        if keras.backend.standardize_dtype(compute_dtype) != "float32":
+            q, k, v = (ops.cast(t, "float32") for t in (q, k, v))
+        attended = ops.dot_product_attention(q, k, v)
+        attended = ops.cast(attended, compute_dtype)
+        shape = ops.shape(attended)
+        attended = ops.reshape(
+            attended, (shape[0], shape[1], self.attention_dim)
+        )
+        return self.output_dense(attended)
+
+    def compute_output_shape(self, query_shape, context_shape=None):
+        return query_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "attention_dim": self.attention_dim,
+                "epsilon": self.epsilon,
+            }
+        )
+        return config

@@ -1,0 +1,143 @@
+import keras
+
+from keras_rin.layers.drop_path import DropPath
+from keras_rin.layers.rin_attention import RINAttention
+from keras_rin.layers.rin_mlp import RINMLP
+
+
+@keras.saving.register_keras_serializable(package="keras_rin")
+class RINBlock(keras.layers.Layer):
+    """One RIN block: read, compute `depth` times, write.
+
+    ```
+    read:     z += MHA(q=LN(z), kv=x);  z += MLP(LN(z))
+    compute:  z += MHA(LN(z));          z += MLP(LN(z))      (x depth)
+    write:    x += MHA(q=LN(x), kv=z);  x += MLP(LN(x))
+    ```
+
+    Keys and values of the read and write are not normalised. Read and write
+    attend with width `min(dim_x, dim_z)` and `rw_num_heads` heads. Dropout
+    (inside the MLPs) and drop-path apply to the compute layers only, as in
+    the official implementation.
+
+    Args:
+        depth: int, number of latent self-attention layers.
+        latent_num_heads: int, heads of latent self-attention.
+        rw_num_heads: int, heads of the read and write cross-attention.
+        latent_mlp_ratio: int, MLP expansion on the latents.
+        interface_mlp_ratio: int, MLP expansion on the interface.
+        dropout_rate: float in [0, 1), dropout inside the compute MLPs.
+        drop_path_rate: float in [0, 1), stochastic depth on the compute
+            layers' residual branches.
+        epsilon: float, LayerNorm epsilon.
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
+
+    Example:
+    >>> block = RINBlock(depth=2, latent_num_heads=4, rw_num_heads=2)
+    >>> z, x = block(keras.random.normal((2, 16, 64)),
+    ...              keras.random.normal((2, 64, 32)))
+
+    Reference:
+    - [Jabri et al., 2023](https://arxiv.org/abs/2212.11972)
+    """
+
+    def __init__(
+        self,
+        depth,
+        latent_num_heads,
+        rw_num_heads,
+        latent_mlp_ratio=4,
+        interface_mlp_ratio=4,
+        dropout_rate=0.0,
+        drop_path_rate=0.0,
+        epsilon=1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if depth < 1:
+            raise ValueError(f"`depth` must be >= 1. Received: depth={depth}")
+        self.depth = depth
+        self.latent_num_heads = latent_num_heads
+        self.rw_num_heads = rw_num_heads
+        self.latent_mlp_ratio = latent_mlp_ratio
+        self.interface_mlp_ratio = interface_mlp_ratio
+        self.dropout_rate = dropout_rate
+        self.drop_path_rate = drop_path_rate
+        self.epsilon = epsilon
+
+    def build(self, latents_shape, interface_shape):
+        latent_dim = latents_shape[-1]
+        interface_dim = interface_shape[-1]
+        rw_dim = min(latent_dim, interface_dim)
+        policy = self.dtype_policy
+        eps = self.epsilon
+        self.read_attention = RINAttention(
+            self.rw_num_heads, rw_dim, eps, dtype=policy, name="read_attention"
+        )
+        self.read_attention.build(latents_shape, interface_shape)
+        self.read_mlp = RINMLP(
+            self.latent_mlp_ratio, epsilon=eps, dtype=policy, name="read_mlp"
+        )
+        self.read_mlp.build(latents_shape)
+        self.compute_attentions = []
+        self.compute_mlps = []
+        for i in range(self.depth):
+            attention = RINAttention(
+                self.latent_num_heads,
+                latent_dim,
+                eps,
+                dtype=policy,
+                name=f"compute_attention_{i}",
+            )
+            attention.build(latents_shape)
+            mlp = RINMLP(
+                self.latent_mlp_ratio,
+                self.dropout_rate,
+                eps,
+                dtype=policy,
+                name=f"compute_mlp_{i}",
+            )
+            mlp.build(latents_shape)
+            self.compute_attentions.append(attention)
+            self.compute_mlps.append(mlp)
+        self.drop_path = DropPath(
+            self.drop_path_rate, dtype=policy, name="drop_path"
+        )
+        self.drop_path.build(latents_shape)
+        self.write_attention = RINAttention(
+            self.rw_num_heads, rw_dim, eps, dtype=policy, name="write_attention"
+        )
+        self.write_attention.build(interface_shape, latents_shape)
+        self.write_mlp = RINMLP(
+            self.interface_mlp_ratio, epsilon=eps, dtype=policy, name="write_mlp"
+        )
+        self.write_mlp.build(interface_shape)
+
+    def call(self, latents, interface, training=None):
+        z = latents + self.read_attention(latents, interface)
+        z = z + self.read_mlp(z, training=training)
+        for attention, mlp in zip(self.compute_attentions, self.compute_mlps):
+            z = z + self.drop_path(attention(z), training=training)
+            z = z + self.drop_path(mlp(z, training=training), training=training)
+        x = interface + self.write_attention(interface, z)
+        x = x + self.write_mlp(x, training=training)
+        return z, x
+
+    def compute_output_shape(self, latents_shape, interface_shape):
+        return latents_shape, interface_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "depth": self.depth,
+                "latent_num_heads": self.latent_num_heads,
+                "rw_num_heads": self.rw_num_heads,
+                "latent_mlp_ratio": self.latent_mlp_ratio,
+                "interface_mlp_ratio": self.interface_mlp_ratio,
+                "dropout_rate": self.dropout_rate,
+                "drop_path_rate": self.drop_path_rate,
+                "epsilon": self.epsilon,
+            }
+        )
+        return config

@@ -1,0 +1,318 @@
+import keras
+from keras import ops
+
+from keras_rin.layers.class_embedding import ClassEmbedding
+from keras_rin.layers.image_patch_readout import ImagePatchReadout
+from keras_rin.layers.image_patch_tokenizer import ImagePatchTokenizer
+from keras_rin.layers.latent_self_conditioning import LatentSelfConditioning
+from keras_rin.layers.learned_latents import LearnedLatents
+from keras_rin.layers.noise_level_embedding import NoiseLevelEmbedding
+from keras_rin.layers.rin_block import RINBlock
+from keras_rin.utils import validation
+
+
+@keras.saving.register_keras_serializable(package="keras_rin")
+class RINBackbone(keras.Model):
+    """Recurrent Interface Network denoiser for images.
+
+    Maps `(noisy image, noise level gamma, class label, previous latents)` to
+    `(prediction, latents)`. The image is cut into patches that form the
+    interface; `num_latents` latent tokens (learned slots plus one time token
+    and, when `num_classes` is set, one class token) read from the interface,
+    compute with self-attention and write back, `num_blocks` times. The
+    previous latents enter through the latent self-conditioning path, which
+    is a no-op at initialisation. A LayerNorm and a Dense layer read the
+    prediction out of the interface.
+
+    The noise level embedding, the class embedding and the readout run in
+    float32, and attention logits and softmax are computed in float32, so
+    the model trains under `mixed_bfloat16`.
+
+    Inputs (a dict):
+        "noisy_images": float `(batch, height, width, channels)`.
+        "noise_levels": float `(batch,)`, gamma(t) in [0, 1].
+        "labels": int `(batch,)`, only when `num_classes` is set; a negative
+            label means "no class" (classifier-free guidance).
+        "latents": float `(batch, num_latents, latent_dim)`, the previous
+            latents (zeros when there are none).
+
+    Outputs (a dict): "prediction" (float32, shaped like the image) and
+    "latents" `(batch, num_latents, latent_dim)`.
+
+    Args:
+        image_shape: tuple `(height, width, channels)`.
+        patch_size: int, side of the square patches; must divide height and
+            width.
+        num_latents: int, total latent slots, time and class tokens included.
+        latent_dim: int, latent width `dim(Z)`.
+        interface_dim: int, interface width `dim(X)`.
+        num_blocks: int, number of read-compute-write blocks.
+        block_depth: int, latent self-attention layers per block.
+        latent_num_heads: int, heads of latent self-attention.
+        rw_num_heads: int, heads of read and write attention.
+        latent_mlp_ratio: int, MLP expansion on the latents.
+        interface_mlp_ratio: int, MLP expansion on the interface.
+        num_classes: int or None, number of classes for a class-conditional
+            model; None for an unconditional one.
+        dropout_rate: float in [0, 1), dropout inside the compute MLPs.
+        drop_path_rate: float in [0, 1), stochastic depth on compute layers.
+        time_scaling: float, gamma is multiplied by it before the sinusoid.
+        epsilon: float, LayerNorm epsilon.
+        dtype: dtype policy of the model (e.g. `"mixed_bfloat16"`).
+        **kwargs: base model arguments (`name`, ...).
+
+    Example:
+    >>> backbone = RINBackbone(
+    ...     image_shape=(32, 32, 3), patch_size=2, num_latents=128,
+    ...     latent_dim=512, interface_dim=256, num_blocks=3, block_depth=2,
+    ...     latent_num_heads=16, rw_num_heads=8, interface_mlp_ratio=2,
+    ...     num_classes=10, dropout_rate=0.1, drop_path_rate=0.1)
+    >>> backbone.count_params()  # the paper's CIFAR-10 model
+    30951180
+
+    Reference:
+    - [Jabri et al., 2023](https://arxiv.org/abs/2212.11972)
+    """
+
+    def __init__(
+        self,
+        image_shape,
+        patch_size,
+        num_latents,
+        latent_dim,
+        interface_dim,
+        num_blocks,
+        block_depth,
+        latent_num_heads=16,
+        rw_num_heads=16,
+        latent_mlp_ratio=4,
+        interface_mlp_ratio=4,
+        num_classes=None,
+        dropout_rate=0.0,
+        drop_path_rate=0.0,
+        time_scaling=1000.0,
+        epsilon=1e-6,
+        dtype=None,
+        **kwargs,
+    ):
+        image_shape = tuple(image_shape)
+        _check_config(
+            image_shape,
+            patch_size,
+            num_latents,
+            latent_dim,
+            interface_dim,
+            num_blocks,
+            block_depth,
+            latent_num_heads,
+            rw_num_heads,
+            latent_mlp_ratio,
+            interface_mlp_ratio,
+            num_classes,
+            dropout_rate,
+            drop_path_rate,
+            time_scaling,
+        )
+        num_learned = num_latents - 1 - (1 if num_classes else 0)
+
+        # === Layers ===
+        tokenizer = ImagePatchTokenizer(
+            patch_size, interface_dim, epsilon, dtype=dtype, name="tokenizer"
+        )
+        learned_latents = LearnedLatents(
+            num_learned, latent_dim, dtype=dtype, name="learned_latents"
+        )
+        noise_level_embedding = NoiseLevelEmbedding(
+            latent_dim, time_scaling, dtype="float32", name="noise_embedding"
+        )
+        class_embedding = None
+        if num_classes:
+            class_embedding = ClassEmbedding(
+                num_classes, latent_dim, dtype="float32", name="class_embedding"
+            )
+        self_conditioning = LatentSelfConditioning(
+            latent_mlp_ratio, epsilon, dtype=dtype, name="self_conditioning"
+        )
+        blocks = [
+            RINBlock(
+                block_depth,
+                latent_num_heads,
+                rw_num_heads,
+                latent_mlp_ratio,
+                interface_mlp_ratio,
+                dropout_rate,
+                drop_path_rate,
+                epsilon,
+                dtype=dtype,
+                name=f"block_{i}",
+            )
+            for i in range(num_blocks)
+        ]
+        readout = ImagePatchReadout(
+            patch_size, image_shape, epsilon, dtype="float32", name="readout"
+        )
+
+        # === Functional model ===
+        inputs = {
+            "noisy_images": keras.Input(image_shape, name="noisy_images"),
+            "noise_levels": keras.Input((), name="noise_levels"),
+            "latents": keras.Input((num_latents, latent_dim), name="latents"),
+        }
+        if num_classes:
+            inputs["labels"] = keras.Input((), dtype="int32", name="labels")
+        interface = tokenizer(inputs["noisy_images"])
+        latents = learned_latents(inputs["noise_levels"])
+        compute_dtype = latents.dtype
+        tokens = [noise_level_embedding(inputs["noise_levels"])]
+        if num_classes:
+            tokens.append(class_embedding(inputs["labels"]))
+        tokens = [ops.cast(t, compute_dtype)[:, None, :] for t in tokens]
+        latents = ops.concatenate([latents] + tokens, axis=1)
+        previous = ops.cast(inputs["latents"], compute_dtype)
+        latents = latents + self_conditioning(previous)
+        for block in blocks:
+            latents, interface = block(latents, interface)
+        outputs = {
+            "prediction": readout(interface),
+            "latents": latents,
+        }
+        super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
+
+        # === Layers (assigned after the functional init, as torch needs) ===
+        self.tokenizer = tokenizer
+        self.learned_latents = learned_latents
+        self.noise_level_embedding = noise_level_embedding
+        self.class_embedding = class_embedding
+        self.self_conditioning = self_conditioning
+        self.blocks = blocks
+        self.readout = readout
+
+        # === Config ===
+        self.image_shape = image_shape
+        self.patch_size = patch_size
+        self.num_latents = num_latents
+        self.latent_dim = latent_dim
+        self.interface_dim = interface_dim
+        self.num_blocks = num_blocks
+        self.block_depth = block_depth
+        self.latent_num_heads = latent_num_heads
+        self.rw_num_heads = rw_num_heads
+        self.latent_mlp_ratio = latent_mlp_ratio
+        self.interface_mlp_ratio = interface_mlp_ratio
+        self.num_classes = num_classes
+        self.dropout_rate = dropout_rate
+        self.drop_path_rate = drop_path_rate
+        self.time_scaling = time_scaling
+        self.epsilon = epsilon
+
+    @property
+    def num_tokens(self):
+        """Number of interface tokens."""
+        height, width, _ = self.image_shape
+        return (height // self.patch_size) * (width // self.patch_size)
+
+    @property
+    def latent_shape(self):
+        """Shape of one example's latents, `(num_latents, latent_dim)`."""
+        return (self.num_latents, self.latent_dim)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "image_shape": self.image_shape,
+            "patch_size": self.patch_size,
+            "num_latents": self.num_latents,
+            "latent_dim": self.latent_dim,
+            "interface_dim": self.interface_dim,
+            "num_blocks": self.num_blocks,
+            "block_depth": self.block_depth,
+            "latent_num_heads": self.latent_num_heads,
+            "rw_num_heads": self.rw_num_heads,
+            "latent_mlp_ratio": self.latent_mlp_ratio,
+            "interface_mlp_ratio": self.interface_mlp_ratio,
+            "num_classes": self.num_classes,
+            "dropout_rate": self.dropout_rate,
+            "drop_path_rate": self.drop_path_rate,
+            "time_scaling": self.time_scaling,
+            "epsilon": self.epsilon,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)
+
+
+def _check_config(
+    image_shape,
+    patch_size,
+    num_latents,
+    latent_dim,
+    interface_dim,
+    num_blocks,
+    block_depth,
+    latent_num_heads,
+    rw_num_heads,
+    latent_mlp_ratio,
+    interface_mlp_ratio,
+    num_classes,
+    dropout_rate,
+    drop_path_rate,
+    time_scaling,
+):
+    if len(image_shape) != 3 or not all(
+        isinstance(d, int) and d > 0 for d in image_shape
+    ):
+        raise ValueError(
+            "`image_shape` must be (height, width, channels) of positive "
+            f"integers. Received: image_shape={image_shape}"
+        )
+    for name, value in [
+        ("patch_size", patch_size),
+        ("num_latents", num_latents),
+        ("latent_dim", latent_dim),
+        ("interface_dim", interface_dim),
+        ("num_blocks", num_blocks),
+        ("block_depth", block_depth),
+        ("latent_num_heads", latent_num_heads),
+        ("rw_num_heads", rw_num_heads),
+        ("latent_mlp_ratio", latent_mlp_ratio),
+        ("interface_mlp_ratio", interface_mlp_ratio),
+    ]:
+        validation.check_positive_int(name, value)
+    height, width, _ = image_shape
+    for name, size in [("height", height), ("width", width)]:
+        if size % patch_size:
+            raise ValueError(
+                f"Image {name} must be divisible by `patch_size`={patch_size}. "
+                f"Received: image_shape={image_shape}"
+            )
+    if num_classes is not None:
+        validation.check_positive_int("num_classes", num_classes)
+    reserved = 1 + (1 if num_classes else 0)
+    if num_latents <= reserved:
+        raise ValueError(
+            f"`num_latents` must be > {reserved} (the time"
+            f"{' and class tokens' if num_classes else ' token'} take "
+            f"{reserved} slot(s)). Received: num_latents={num_latents}"
+        )
+    validation.check_divisible(
+        "latent_dim", latent_dim, "latent_num_heads", latent_num_heads
+    )
+    validation.check_divisible(
+        "min(latent_dim, interface_dim)",
+        min(latent_dim, interface_dim),
+        "rw_num_heads",
+        rw_num_heads,
+    )
+    if latent_dim < 8:
+        raise ValueError(
+            f"`latent_dim` must be >= 8. Received: latent_dim={latent_dim}"
+        )
+    validation.check_rate("dropout_rate", dropout_rate)
+    validation.check_rate("drop_path_rate", drop_path_rate)
+    validation.check_positive_number("time_scaling", time_scaling)

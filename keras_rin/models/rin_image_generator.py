@@ -1,0 +1,664 @@
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_rin.diffusion import samplers
+from keras_rin.diffusion import schedules
+from keras_rin.diffusion import targets
+from keras_rin.models.rin_backbone import RINBackbone
+from keras_rin.utils import validation
+from keras_rin.utils.compiled_function import compile_inference_function
+
+# A sampling call reports progress about this many times per batch.
+_PROGRESS_UPDATES_PER_BATCH = 10
+
+
+@keras.saving.register_keras_serializable(package="keras_rin")
+class RINImageGenerator(keras.Model):
+    """A RIN diffusion model for images, trained with `fit`, sampled with
+    `generate`.
+
+    Training (`call` and `compute_loss`, so plain `compile()` + `fit()` works
+    on JAX, TensorFlow and PyTorch): for each image, draw `t ~ U(0, 1)` and
+    noise `eps`, form `x_t = sqrt(gamma(t)) x + sqrt(1 - gamma(t)) eps`, and
+    regress the backbone's prediction on the target (`eps`, `x` or `v`) with
+    a mean squared error. Latent self-conditioning: per example, with
+    probability `self_conditioning_rate`, the previous latents come from a
+    first pass of the backbone on the same `x_t` with zero latents, under
+    stop-gradient; otherwise they are zeros. With `label_dropout_rate > 0`
+    labels are dropped per example, so the model also learns the
+    unconditional score that classifier-free guidance needs.
+
+    Data: images in [0, 1] (float) or [0, 255] (uint8), shaped
+    `backbone.image_shape`; for a class-conditional backbone, integer labels
+    in `[0, num_classes)`. Pass them as `fit(images, labels)`,
+    `fit({"images": ..., "labels": ...})` or a dataset of `(images, labels)`.
+
+    Sampling (`generate`): DDPM or DDIM from t=1 to t=0 on
+    `sampling_schedule`, the latents of each step fed to the next (zeros at
+    the first), the clean-image estimate clipped to
+    `[-input_scale, input_scale]`. The loop runs compiled (XLA on JAX and
+    TensorFlow), with a Keras progress bar.
+
+    Args:
+        backbone: `RINBackbone`, the denoising network.
+        train_schedule: noise schedule for training: a name (`"cosine"`,
+            `"sigmoid"`, `"linear"`), a dict `{"name": ..., **kwargs}` or a
+            `keras_rin.diffusion.NoiseSchedule`. Defaults to the official
+            `sigmoid(start=-3, end=3, tau=0.9)`.
+        sampling_schedule: noise schedule for sampling, same forms. Defaults
+            to `"cosine"`, as in the official evaluation.
+        prediction_target: `"eps"` (the paper's), `"x"` or `"v"`.
+        self_conditioning_rate: float in [0, 1], probability per training
+            example of latent self-conditioning. 0 disables it (and the
+            first pass).
+        label_dropout_rate: float in [0, 1), probability per training
+            example of dropping the label (classifier-free guidance).
+        input_scale: float > 0, the input scaling factor `b` of Chen (2023):
+            images are mapped to `[-b, b]`.
+        seed: int or None, seed of the training noise.
+        **kwargs: base model arguments (`name`, ...).
+
+    Example:
+    ```python
+    backbone = keras_rin.RINBackbone(
+        image_shape=(8, 8, 1), patch_size=2, num_latents=16, latent_dim=64,
+        interface_dim=32, num_blocks=2, block_depth=1, latent_num_heads=4,
+        rw_num_heads=2, num_classes=10)
+    model = keras_rin.RINImageGenerator(backbone)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    model.fit(images, labels, batch_size=64, epochs=10)
+    samples = model.generate(labels=[0, 1, 2], num_steps=100, seed=0)
+    ```
+
+    Reference:
+    - [Jabri et al., 2023](https://arxiv.org/abs/2212.11972)
+    """
+
+    def __init__(
+        self,
+        backbone,
+        train_schedule=None,
+        sampling_schedule="cosine",
+        prediction_target="eps",
+        self_conditioning_rate=0.9,
+        label_dropout_rate=0.0,
+        input_scale=1.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(backbone, RINBackbone):
+            raise ValueError(
+                "`backbone` must be a RINBackbone. "
+                f"Received: backbone={type(backbone).__name__}"
+            )
+        targets.check_prediction_target(prediction_target)
+        validation.check_rate(
+            "self_conditioning_rate", self_conditioning_rate, allow_one=True
+        )
+        validation.check_rate("label_dropout_rate", label_dropout_rate)
+        validation.check_positive_number("input_scale", input_scale)
+        if label_dropout_rate and not backbone.num_classes:
+            raise ValueError(
+                "`label_dropout_rate` needs a class-conditional backbone "
+                "(`num_classes` set). Received: "
+                f"label_dropout_rate={label_dropout_rate} with "
+                "num_classes=None"
+            )
+        if train_schedule is None:
+            train_schedule = schedules.SigmoidSchedule(-3.0, 3.0, 0.9)
+        self.backbone = backbone
+        self.train_schedule = schedules.get(train_schedule)
+        self.sampling_schedule = schedules.get(sampling_schedule)
+        self.prediction_target = prediction_target
+        self.self_conditioning_rate = self_conditioning_rate
+        self.label_dropout_rate = label_dropout_rate
+        self.input_scale = input_scale
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._sampling_functions = {}
+        # The backbone is built; marking the model built keeps `fit` from
+        # tracing `call` symbolically on a batch that lacks the labels.
+        self.built = True
+
+    # ------------------------------------------------------------------
+    # Training forward
+    # ------------------------------------------------------------------
+
+    @property
+    def num_classes(self):
+        return self.backbone.num_classes
+
+    def call(self, inputs, training=False):
+        """The diffusion training forward.
+
+        Args:
+            inputs: images, or a dict `{"images": ..., "labels": ...}`, or a
+                tuple `(images, labels)`.
+            training: bool, enables dropout, drop-path and label dropout.
+
+        Returns:
+            A dict with the backbone's `"prediction"` and the regression
+            `"target"`, both float32.
+        """
+        images, labels = self._unpack_inputs(inputs)
+        x = targets.images_to_inputs(
+            _to_unit_range(images), self.input_scale
+        )
+        batch_size = ops.shape(x)[0]
+        t = keras.random.uniform((batch_size,), seed=self.seed_generator)
+        gamma = self.train_schedule(t)
+        noise = keras.random.normal(ops.shape(x), seed=self.seed_generator)
+        gamma_b = _broadcast_like(gamma, x)
+        x_t = targets.add_noise(x, noise, gamma_b)
+        if labels is not None and training and self.label_dropout_rate:
+            labels = self._drop_labels(labels)
+        latents = ops.zeros((batch_size,) + self.backbone.latent_shape)
+        if self.self_conditioning_rate:
+            latents = self._self_conditioning_latents(
+                x_t, gamma, labels, latents, training
+            )
+        outputs = self.backbone(
+            self._backbone_inputs(x_t, gamma, labels, latents),
+            training=training,
+        )
+        return {
+            "prediction": ops.cast(outputs["prediction"], "float32"),
+            "target": targets.training_target(
+                x, noise, gamma_b, self.prediction_target
+            ),
+        }
+
+    def _self_conditioning_latents(self, x_t, gamma, labels, zeros, training):
+        first_pass = self.backbone(
+            self._backbone_inputs(x_t, gamma, labels, zeros),
+            training=training,
+        )
+        estimate = ops.stop_gradient(
+            ops.cast(first_pass["latents"], "float32")
+        )
+        draw = keras.random.uniform(
+            (ops.shape(x_t)[0],), seed=self.seed_generator
+        )
+        use = ops.cast(draw < self.self_conditioning_rate, "float32")
+        return estimate * use[:, None, None]
+
+    def _drop_labels(self, labels):
+        labels = ops.cast(labels, "int32")
+        draw = keras.random.uniform(ops.shape(labels), seed=self.seed_generator)
+        return ops.where(draw < self.label_dropout_rate, -1, labels)
+
+    def _backbone_inputs(self, x_t, gamma, labels, latents):
+        inputs = {"noisy_images": x_t, "noise_levels": gamma, "latents": latents}
+        if self.num_classes:
+            inputs["labels"] = ops.cast(labels, "int32")
+        return inputs
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """Mean squared error between prediction and target, averaged over
+        pixels, then over examples (weighted by `sample_weight` if given),
+        plus any regularisation losses."""
+        squared_error = ops.square(y_pred["prediction"] - y_pred["target"])
+        per_example = ops.mean(
+            ops.reshape(squared_error, (ops.shape(squared_error)[0], -1)),
+            axis=-1,
+        )
+        if sample_weight is None:
+            loss = ops.mean(per_example)
+        else:
+            weights = ops.reshape(
+                ops.cast(ops.convert_to_tensor(sample_weight), "float32"), (-1,)
+            )
+            loss = ops.sum(per_example * weights) / ops.maximum(
+                ops.sum(weights), 1e-12
+            )
+        if self.losses:
+            loss = loss + ops.cast(ops.sum(self.losses), "float32")
+        return loss
+
+    def train_step(self, *args):
+        # JAX passes (state, data), TensorFlow and torch (data): labels given
+        # as `y` move into the inputs so that `call` sees them.
+        return super().train_step(*args[:-1], self._labels_into_inputs(args[-1]))
+
+    def test_step(self, *args):
+        return super().test_step(*args[:-1], self._labels_into_inputs(args[-1]))
+
+    def _labels_into_inputs(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if y is not None:
+            if isinstance(x, dict):
+                raise ValueError(
+                    "Pass labels either inside `x` (as x['labels']) or as "
+                    "`y`, not both."
+                )
+            x = {"images": x, "labels": y}
+        return keras.utils.pack_x_y_sample_weight(x, None, sample_weight)
+
+    def _unpack_inputs(self, inputs):
+        if isinstance(inputs, dict):
+            unknown = set(inputs) - {"images", "labels"}
+            if unknown or "images" not in inputs:
+                raise ValueError(
+                    "`inputs` as a dict must have the key 'images' and "
+                    f"optionally 'labels'. Received keys: {sorted(inputs)}"
+                )
+            images, labels = inputs["images"], inputs.get("labels")
+        elif isinstance(inputs, (tuple, list)):
+            if len(inputs) != 2:
+                raise ValueError(
+                    "`inputs` as a tuple must be (images, labels). "
+                    f"Received a tuple of length {len(inputs)}"
+                )
+            images, labels = inputs
+        else:
+            images, labels = inputs, None
+        self._check_image_shape("images", tuple(images.shape))
+        if self.num_classes and labels is None:
+            raise ValueError(
+                "`labels` are required: this model is class-conditional "
+                f"(num_classes={self.num_classes}). Pass fit(images, labels) "
+                "or {'images': ..., 'labels': ...}."
+            )
+        if not self.num_classes and labels is not None:
+            raise ValueError(
+                "This model is unconditional (num_classes=None) but "
+                "`labels` were given."
+            )
+        return images, labels
+
+    def _check_image_shape(self, name, shape):
+        expected = self.backbone.image_shape
+        if len(shape) != 4 or tuple(shape[1:]) != expected:
+            raise ValueError(
+                f"`{name}` must have shape (batch, {', '.join(map(str, expected))}"
+                f") (height, width, channels). Received shape {shape}"
+            )
+
+    # ------------------------------------------------------------------
+    # Input validation for fit / evaluate
+    # ------------------------------------------------------------------
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._check_training_data(x, y)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_training_data(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def _check_training_data(self, x, y):
+        """Checks in-memory data before it enters the compiled step.
+
+        Arrays are checked in full (shape, dtype, range, finiteness, label
+        range); a `tf.data.Dataset` is checked by its element spec.
+        """
+        if isinstance(x, dict):
+            x, y = x.get("images"), x.get("labels", y)
+        if _is_array(x):
+            _check_images("x", np.asarray(x), self.backbone.image_shape)
+            if y is not None and _is_array(y):
+                _check_labels("y", np.asarray(y), self.num_classes, len(x))
+            elif y is None and self.num_classes:
+                raise ValueError(
+                    "`y` (labels) is required: this model is "
+                    f"class-conditional (num_classes={self.num_classes})."
+                )
+        elif hasattr(x, "element_spec"):
+            self._check_dataset_spec(x.element_spec)
+
+    def _check_dataset_spec(self, spec):
+        if isinstance(spec, tuple):
+            spec = spec[0] if len(spec) < 3 else spec[0]
+            images_spec = spec["images"] if isinstance(spec, dict) else spec
+        elif isinstance(spec, dict):
+            images_spec = spec.get("images")
+        else:
+            images_spec = spec
+        shape = getattr(images_spec, "shape", None)
+        if shape is not None and len(shape) == 4:
+            expected = self.backbone.image_shape
+            got = tuple(shape[1:])
+            if any(g is not None and g != e for g, e in zip(got, expected)):
+                raise ValueError(
+                    f"Dataset images must have shape (batch, {expected}). "
+                    f"Received element shape {tuple(shape)}"
+                )
+
+    # ------------------------------------------------------------------
+    # Sampling
+    # ------------------------------------------------------------------
+
+    def generate(
+        self,
+        num_images=None,
+        labels=None,
+        num_steps=100,
+        sampler="ddpm",
+        seed=None,
+        batch_size=None,
+        guidance_scale=1.0,
+        clip_x0=True,
+        verbose="auto",
+    ):
+        """Samples images.
+
+        Args:
+            num_images: int, number of images. For a class-conditional model
+                it may be omitted when `labels` is a list, or given with a
+                single int label to repeat it.
+            labels: int or sequence of ints in `[0, num_classes)`; required
+                for a class-conditional model, not allowed otherwise.
+            num_steps: int, number of sampling steps.
+            sampler: `"ddpm"` (ancestral) or `"ddim"` (deterministic).
+            seed: int or None. Equal seeds give equal images; None draws a
+                seed from NumPy's global generator.
+            batch_size: int or None, images per compiled call (all at once
+                by default).
+            guidance_scale: float >= 0, classifier-free guidance weight `w`
+                in `eps_uncond + w * (eps_cond - eps_uncond)`; 1 means no
+                guidance. Needs a model trained with `label_dropout_rate > 0`.
+            clip_x0: bool, clip the clean-image estimate at each step.
+            verbose: `"auto"`, 0 or 1: show a progress bar.
+
+        Returns:
+            float32 NumPy array `(num_images, height, width, channels)` in
+            [0, 1].
+        """
+        labels, num_images = self._check_generate_args(
+            num_images, labels, num_steps, sampler, seed, batch_size,
+            guidance_scale,
+        )
+        if seed is None:
+            seed = int(np.random.randint(0, 2**31 - 1))
+        batch_size = batch_size or num_images
+        guided = guidance_scale != 1.0
+        function = self._sampling_function(sampler, bool(clip_x0), guided)
+        steps_per_call = num_steps
+        show_progress = verbose == 1 or verbose == "auto"
+        if show_progress:
+            steps_per_call = max(
+                1, math.ceil(num_steps / _PROGRESS_UPDATES_PER_BATCH)
+            )
+        num_batches = math.ceil(num_images / batch_size)
+        progress = keras.utils.Progbar(
+            num_batches * num_steps, verbose=1 if show_progress else 0,
+            unit_name="step",
+        )
+        images = []
+        for index in range(num_batches):
+            batch_labels = None
+            if labels is not None:
+                batch_labels = labels[index * batch_size:(index + 1) * batch_size]
+            size = min(batch_size, num_images - index * batch_size)
+            x = self._sample_batch(
+                function, size, batch_labels, num_steps, steps_per_call,
+                seed + index, guidance_scale, progress, index,
+            )
+            images.append(x)
+        return np.concatenate(images, axis=0)
+
+    def _sample_batch(
+        self, function, size, labels, num_steps, steps_per_call, seed,
+        guidance_scale, progress, batch_index,
+    ):
+        height, width, channels = self.backbone.image_shape
+        noise_seed = keras.random.SeedGenerator(seed)
+        x = keras.random.normal((size, height, width, channels), seed=noise_seed)
+        streams = 2 if guidance_scale != 1.0 else 1
+        latents = ops.zeros((size * streams,) + self.backbone.latent_shape)
+        if labels is None:
+            labels = np.zeros((size,), "int32")
+        labels = ops.convert_to_tensor(np.asarray(labels, "int32"))
+        state = ops.convert_to_tensor(noise_seed.state.value)
+        guidance = ops.convert_to_tensor(guidance_scale, "float32")
+        for start in range(0, num_steps, steps_per_call):
+            stop = min(start + steps_per_call, num_steps)
+            x, latents, state = function(
+                x, latents, labels, state,
+                ops.convert_to_tensor(start, "int32"),
+                ops.convert_to_tensor(stop, "int32"),
+                ops.convert_to_tensor(num_steps, "int32"),
+                guidance,
+            )
+            x = ops.convert_to_numpy(x)
+            progress.update(batch_index * num_steps + stop)
+        return ops.convert_to_numpy(
+            targets.inputs_to_images(ops.convert_to_tensor(x), self.input_scale)
+        )
+
+    def _sampling_function(self, sampler, clip_x0, guided):
+        key = (sampler, clip_x0, guided)
+        if key not in self._sampling_functions:
+            template = keras.random.SeedGenerator(0)
+
+            def run_steps(*args):
+                return self._sampling_steps(
+                    sampler, clip_x0, guided, template, *args
+                )
+
+            self._sampling_functions[key] = compile_inference_function(
+                run_steps, self.backbone.variables
+            )
+        return self._sampling_functions[key]
+
+    def _sampling_steps(
+        self, sampler, clip_x0, guided, noise_template, x, latents, labels,
+        seed_state, start, stop, num_steps, guidance_scale,
+    ):
+        """Runs sampling steps `start..stop-1` of `num_steps` in a loop."""
+
+        def step_fn(step, carry):
+            x, latents, seed_state = carry
+            t_now, t_next = samplers.sampling_times(step, num_steps)
+            gamma_now = self.sampling_schedule(t_now)
+            gamma_next = self.sampling_schedule(t_next)
+            prediction, latents = self._denoise(
+                x, gamma_now, labels, latents, guided, guidance_scale
+            )
+            x0 = targets.prediction_to_x0(
+                x, prediction, gamma_now, self.prediction_target
+            )
+            x0 = samplers.clip_x0(x0, self.input_scale, clip_x0)
+            if sampler == "ddim":
+                return samplers.ddim_step(x, x0, gamma_now, gamma_next), latents, seed_state
+            noise, seed_state = _normal_like(x, noise_template, seed_state)
+            x = samplers.ddpm_step(x, x0, gamma_now, gamma_next, noise)
+            return x, latents, seed_state
+
+        return ops.fori_loop(start, stop, step_fn, (x, latents, seed_state))
+
+    def _denoise(self, x, gamma, labels, latents, guided, guidance_scale):
+        """One backbone pass at a shared noise level; with guidance, the
+        conditional and unconditional streams run as one batch."""
+        size = ops.shape(x)[0]
+        if guided:
+            x = ops.concatenate([x, x], axis=0)
+            labels = ops.concatenate([labels, -ops.ones_like(labels)], axis=0)
+            size = size * 2
+        gamma = ops.broadcast_to(gamma, (size,))
+        outputs = self.backbone(
+            self._backbone_inputs(x, gamma, labels, latents), training=False
+        )
+        prediction = ops.cast(outputs["prediction"], "float32")
+        latents = ops.cast(outputs["latents"], "float32")
+        if guided:
+            conditional, unconditional = ops.split(prediction, 2, axis=0)
+            prediction = unconditional + guidance_scale * (
+                conditional - unconditional
+            )
+        return prediction, latents
+
+    def _check_generate_args(
+        self, num_images, labels, num_steps, sampler, seed, batch_size,
+        guidance_scale,
+    ):
+        samplers.check_sampler(sampler)
+        validation.check_positive_int("num_steps", num_steps)
+        if num_images is not None:
+            validation.check_positive_int("num_images", num_images)
+        if batch_size is not None:
+            validation.check_positive_int("batch_size", batch_size)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        if (
+            isinstance(guidance_scale, bool)
+            or not isinstance(guidance_scale, (int, float))
+            or not math.isfinite(guidance_scale)
+            or guidance_scale < 0
+        ):
+            raise ValueError(
+                "`guidance_scale` must be a finite number >= 0. "
+                f"Received: guidance_scale={guidance_scale!r}"
+            )
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError(
+                    "This model is unconditional (num_classes=None): "
+                    f"`labels` must be None. Received: labels={labels!r}"
+                )
+            if guidance_scale != 1.0:
+                raise ValueError(
+                    "`guidance_scale` needs a class-conditional model. "
+                    f"Received: guidance_scale={guidance_scale}"
+                )
+            if num_images is None:
+                raise ValueError("`num_images` is required. Received: None")
+            return None, num_images
+        if labels is None:
+            raise ValueError(
+                "`labels` are required: this model is class-conditional "
+                f"(num_classes={self.num_classes})."
+            )
+        labels = np.asarray(labels)
+        if labels.ndim == 0:
+            if num_images is None:
+                num_images = 1
+            labels = np.full((num_images,), labels)
+        if labels.ndim != 1:
+            raise ValueError(
+                "`labels` must be an int or a 1-D sequence of ints. "
+                f"Received shape {labels.shape}"
+            )
+        if num_images is None:
+            num_images = len(labels)
+        if len(labels) != num_images:
+            raise ValueError(
+                f"`labels` has {len(labels)} entries but num_images="
+                f"{num_images}; they must match."
+            )
+        _check_labels("labels", labels, self.num_classes, num_images)
+        return labels.astype("int32"), num_images
+
+    # ------------------------------------------------------------------
+    # Config
+    # ------------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "train_schedule": schedules.serialize(self.train_schedule),
+                "sampling_schedule": schedules.serialize(
+                    self.sampling_schedule
+                ),
+                "prediction_target": self.prediction_target,
+                "self_conditioning_rate": self.self_conditioning_rate,
+                "label_dropout_rate": self.label_dropout_rate,
+                "input_scale": self.input_scale,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("backbone"), dict):
+            config["backbone"] = keras.saving.deserialize_keras_object(
+                config["backbone"]
+            )
+        return cls(**config)
+
+
+def _normal_like(x, template, seed_state):
+    """Standard normal noise from an explicit seed state.
+
+    The state is carried through the sampling loop instead of living in a
+    variable, so every step gets new noise inside compiled loops on all
+    backends (a variable update would not escape a JAX loop body).
+    """
+    mapping = [(template.state, seed_state)]
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        noise = keras.random.normal(ops.shape(x), seed=template)
+        new_state = scope.get_current_value(template.state)
+    return noise, new_state
+
+
+def _broadcast_like(gamma, x):
+    return ops.reshape(gamma, (-1,) + (1,) * (len(x.shape) - 1))
+
+
+def _to_unit_range(images):
+    if keras.backend.standardize_dtype(images.dtype) == "uint8":
+        return ops.cast(images, "float32") / 255.0
+    return ops.cast(images, "float32")
+
+
+def _is_array(value):
+    return value is not None and hasattr(value, "shape") and hasattr(
+        value, "dtype"
+    ) and not hasattr(value, "element_spec")
+
+
+def _check_images(name, images, image_shape):
+    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
+        raise ValueError(
+            f"`{name}` must have shape (batch, {', '.join(map(str, image_shape))})"
+            f" (height, width, channels). Received shape {images.shape}"
+        )
+    if images.dtype == np.uint8:
+        return
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(
+            f"`{name}` must be float images in [0, 1] or uint8 images in "
+            f"[0, 255]. Received dtype {images.dtype}"
+        )
+    if not np.all(np.isfinite(images)):
+        bad = int(np.size(images) - np.count_nonzero(np.isfinite(images)))
+        raise ValueError(
+            f"`{name}` contains {bad} non-finite pixel values (NaN or inf); "
+            "expected finite values in [0, 1]."
+        )
+    low, high = float(images.min()), float(images.max())
+    if low < -1e-3 or high > 1 + 1e-3:
+        raise ValueError(
+            f"`{name}` must hold float images in [0, 1] (or uint8 in "
+            f"[0, 255]). Received values in [{low:.4g}, {high:.4g}]"
+        )
+
+
+def _check_labels(name, labels, num_classes, expected_length):
+    if labels.ndim != 1 or len(labels) != expected_length:
+        raise ValueError(
+            f"`{name}` must be a 1-D array of {expected_length} class ids. "
+            f"Received shape {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+            raise ValueError(
+                f"`{name}` must hold integer class ids. Received dtype "
+                f"{labels.dtype} with non-integer values"
+            )
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"`{name}` must be in [0, {num_classes}) (num_classes="
+            f"{num_classes}). Received values in [{labels.min()}, "
+            f"{labels.max()}]"
+        )
