@@ -7,3 +7,13 @@ from keras_rin.diffusion.schedules import CosineSchedule
 from keras_rin.diffusion.schedules import LinearSchedule
 from keras_rin.diffusion.schedules import NoiseSchedule
 from keras_rin.diffusion.schedules import SigmoidSchedule
+
+__all__ = [
+    "CosineSchedule",
+    "LinearSchedule",
+    "NoiseSchedule",
+    "SigmoidSchedule",
+    "samplers",
+    "schedules",
+    "targets",
+]

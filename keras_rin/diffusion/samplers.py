@@ -16,7 +16,8 @@ SAMPLERS = ("ddpm", "ddim")
 def check_sampler(sampler):
     if sampler not in SAMPLERS:
         raise ValueError(
-            f"`sampler` must be one of {SAMPLERS}. Received: sampler={sampler!r}"
+            f"`sampler` must be one of {SAMPLERS}. "
+            f"Received: sampler={sampler!r}"
         )
 
 
@@ -51,7 +52,7 @@ def ddpm_step(x_t, x0, gamma_now, gamma_next, noise):
     alpha_now = gamma_now / gamma_next
     sigma_now = ops.sqrt(ops.maximum(1.0 - alpha_now, 0.0))
     one_minus_gamma = ops.maximum(1.0 - gamma_now, 1e-12)
-    mean = (x_t - (1.0 - alpha_now) / ops.sqrt(one_minus_gamma) * eps) / ops.sqrt(
-        alpha_now
-    )
+    mean = (
+        x_t - (1.0 - alpha_now) / ops.sqrt(one_minus_gamma) * eps
+    ) / ops.sqrt(alpha_now)
     return mean + sigma_now * noise

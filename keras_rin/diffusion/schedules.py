@@ -123,7 +123,9 @@ class SigmoidSchedule(NoiseSchedule):
         t = _as_float32(t)
         v_start = 1.0 / (1.0 + math.exp(-self.start / self.tau))
         v_end = 1.0 / (1.0 + math.exp(-self.end / self.tau))
-        inner = ops.sigmoid((t * (self.end - self.start) + self.start) / self.tau)
+        inner = ops.sigmoid(
+            (t * (self.end - self.start) + self.start) / self.tau
+        )
         gamma = (v_end - inner) / (v_end - v_start)
         return ops.clip(gamma, self.clip_min, 1.0)
 

@@ -26,9 +26,7 @@ class DropPath(keras.layers.Layer):
     def __init__(self, rate=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
-            raise ValueError(
-                f"`rate` must be in [0, 1). Received: rate={rate}"
-            )
+            raise ValueError(f"`rate` must be in [0, 1). Received: rate={rate}")
         self.rate = rate
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)

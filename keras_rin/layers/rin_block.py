@@ -109,14 +109,19 @@ class RINBlock(keras.layers.Layer):
         )
         self.write_attention.build(interface_shape, latents_shape)
         self.write_mlp = RINMLP(
-            self.interface_mlp_ratio, epsilon=eps, dtype=policy, name="write_mlp"
+            self.interface_mlp_ratio,
+            epsilon=eps,
+            dtype=policy,
+            name="write_mlp",
         )
         self.write_mlp.build(interface_shape)
 
     def call(self, latents, interface, training=None):
         z = latents + self.read_attention(latents, interface)
         z = z + self.read_mlp(z, training=training)
-        for attention, mlp in zip(self.compute_attentions, self.compute_mlps):
+        for attention, mlp in zip(
+            self.compute_attentions, self.compute_mlps, strict=True
+        ):
             z = z + self.drop_path(attention(z), training=training)
             z = z + self.drop_path(mlp(z, training=training), training=training)
         x = interface + self.write_attention(interface, z)

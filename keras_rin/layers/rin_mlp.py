@@ -46,9 +46,7 @@ class RINMLP(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(
             dim, dtype=self.dtype_policy, name="output"
         )
-        self.output_dense.build(
-            input_shape[:-1] + (int(dim * self.mlp_ratio),)
-        )
+        self.output_dense.build(input_shape[:-1] + (int(dim * self.mlp_ratio),))
 
     def call(self, x, training=None):
         hidden = ops.gelu(self.hidden_dense(self.norm(x)), approximate=False)

@@ -2,3 +2,5 @@
 
 from keras_rin.models.rin_backbone import RINBackbone
 from keras_rin.models.rin_image_generator import RINImageGenerator
+
+__all__ = ["RINBackbone", "RINImageGenerator"]

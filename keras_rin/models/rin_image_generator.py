@@ -145,9 +145,7 @@ class RINImageGenerator(keras.Model):
             `"target"`, both float32.
         """
         images, labels = self._unpack_inputs(inputs)
-        x = targets.images_to_inputs(
-            _to_unit_range(images), self.input_scale
-        )
+        x = targets.images_to_inputs(_to_unit_range(images), self.input_scale)
         batch_size = ops.shape(x)[0]
         t = keras.random.uniform((batch_size,), seed=self.seed_generator)
         gamma = self.train_schedule(t)
@@ -177,9 +175,7 @@ class RINImageGenerator(keras.Model):
             self._backbone_inputs(x_t, gamma, labels, zeros),
             training=training,
         )
-        estimate = ops.stop_gradient(
-            ops.cast(first_pass["latents"], "float32")
-        )
+        estimate = ops.stop_gradient(ops.cast(first_pass["latents"], "float32"))
         draw = keras.random.uniform(
             (ops.shape(x_t)[0],), seed=self.seed_generator
         )
@@ -192,7 +188,11 @@ class RINImageGenerator(keras.Model):
         return ops.where(draw < self.label_dropout_rate, -1, labels)
 
     def _backbone_inputs(self, x_t, gamma, labels, latents):
-        inputs = {"noisy_images": x_t, "noise_levels": gamma, "latents": latents}
+        inputs = {
+            "noisy_images": x_t,
+            "noise_levels": gamma,
+            "latents": latents,
+        }
         if self.num_classes:
             inputs["labels"] = ops.cast(labels, "int32")
         return inputs
@@ -224,7 +224,9 @@ class RINImageGenerator(keras.Model):
     def train_step(self, *args):
         # JAX passes (state, data), TensorFlow and torch (data): labels given
         # as `y` move into the inputs so that `call` sees them.
-        return super().train_step(*args[:-1], self._labels_into_inputs(args[-1]))
+        return super().train_step(
+            *args[:-1], self._labels_into_inputs(args[-1])
+        )
 
     def test_step(self, *args):
         return super().test_step(*args[:-1], self._labels_into_inputs(args[-1]))
@@ -276,8 +278,8 @@ class RINImageGenerator(keras.Model):
         expected = self.backbone.image_shape
         if len(shape) != 4 or tuple(shape[1:]) != expected:
             raise ValueError(
-                f"`{name}` must have shape (batch, {', '.join(map(str, expected))}"
-                f") (height, width, channels). Received shape {shape}"
+                f"`{name}` must have shape (batch, {_dims(expected)}) "
+                f"(height, width, channels). Received shape {shape}"
             )
 
     # ------------------------------------------------------------------
@@ -314,21 +316,21 @@ class RINImageGenerator(keras.Model):
 
     def _check_dataset_spec(self, spec):
         if isinstance(spec, tuple):
-            spec = spec[0] if len(spec) < 3 else spec[0]
-            images_spec = spec["images"] if isinstance(spec, dict) else spec
-        elif isinstance(spec, dict):
-            images_spec = spec.get("images")
-        else:
-            images_spec = spec
-        shape = getattr(images_spec, "shape", None)
-        if shape is not None and len(shape) == 4:
-            expected = self.backbone.image_shape
-            got = tuple(shape[1:])
-            if any(g is not None and g != e for g, e in zip(got, expected)):
-                raise ValueError(
-                    f"Dataset images must have shape (batch, {expected}). "
-                    f"Received element shape {tuple(shape)}"
-                )
+            spec = spec[0]
+        if isinstance(spec, dict):
+            spec = spec.get("images")
+        shape = getattr(spec, "shape", None)
+        if shape is None or len(shape) != 4:
+            return
+        expected = self.backbone.image_shape
+        got = tuple(shape[1:])
+        if any(
+            g is not None and g != e for g, e in zip(got, expected, strict=True)
+        ):
+            raise ValueError(
+                f"Dataset images must have shape (batch, {_dims(expected)})"
+                f". Received element shape {tuple(shape)}"
+            )
 
     # ------------------------------------------------------------------
     # Sampling
@@ -371,7 +373,12 @@ class RINImageGenerator(keras.Model):
             [0, 1].
         """
         labels, num_images = self._check_generate_args(
-            num_images, labels, num_steps, sampler, seed, batch_size,
+            num_images,
+            labels,
+            num_steps,
+            sampler,
+            seed,
+            batch_size,
             guidance_scale,
         )
         if seed is None:
@@ -387,29 +394,49 @@ class RINImageGenerator(keras.Model):
             )
         num_batches = math.ceil(num_images / batch_size)
         progress = keras.utils.Progbar(
-            num_batches * num_steps, verbose=1 if show_progress else 0,
+            num_batches * num_steps,
+            verbose=1 if show_progress else 0,
             unit_name="step",
         )
         images = []
         for index in range(num_batches):
             batch_labels = None
             if labels is not None:
-                batch_labels = labels[index * batch_size:(index + 1) * batch_size]
+                batch_labels = labels[
+                    index * batch_size : (index + 1) * batch_size
+                ]
             size = min(batch_size, num_images - index * batch_size)
             x = self._sample_batch(
-                function, size, batch_labels, num_steps, steps_per_call,
-                seed + index, guidance_scale, progress, index,
+                function,
+                size,
+                batch_labels,
+                num_steps,
+                steps_per_call,
+                seed + index,
+                guidance_scale,
+                progress,
+                index,
             )
             images.append(x)
         return np.concatenate(images, axis=0)
 
     def _sample_batch(
-        self, function, size, labels, num_steps, steps_per_call, seed,
-        guidance_scale, progress, batch_index,
+        self,
+        function,
+        size,
+        labels,
+        num_steps,
+        steps_per_call,
+        seed,
+        guidance_scale,
+        progress,
+        batch_index,
     ):
         height, width, channels = self.backbone.image_shape
         noise_seed = keras.random.SeedGenerator(seed)
-        x = keras.random.normal((size, height, width, channels), seed=noise_seed)
+        x = keras.random.normal(
+            (size, height, width, channels), seed=noise_seed
+        )
         streams = 2 if guidance_scale != 1.0 else 1
         latents = ops.zeros((size * streams,) + self.backbone.latent_shape)
         if labels is None:
@@ -420,7 +447,10 @@ class RINImageGenerator(keras.Model):
         for start in range(0, num_steps, steps_per_call):
             stop = min(start + steps_per_call, num_steps)
             x, latents, state = function(
-                x, latents, labels, state,
+                x,
+                latents,
+                labels,
+                state,
                 ops.convert_to_tensor(start, "int32"),
                 ops.convert_to_tensor(stop, "int32"),
                 ops.convert_to_tensor(num_steps, "int32"),
@@ -448,8 +478,19 @@ class RINImageGenerator(keras.Model):
         return self._sampling_functions[key]
 
     def _sampling_steps(
-        self, sampler, clip_x0, guided, noise_template, x, latents, labels,
-        seed_state, start, stop, num_steps, guidance_scale,
+        self,
+        sampler,
+        clip_x0,
+        guided,
+        noise_template,
+        x,
+        latents,
+        labels,
+        seed_state,
+        start,
+        stop,
+        num_steps,
+        guidance_scale,
     ):
         """Runs sampling steps `start..stop-1` of `num_steps` in a loop."""
 
@@ -466,7 +507,11 @@ class RINImageGenerator(keras.Model):
             )
             x0 = samplers.clip_x0(x0, self.input_scale, clip_x0)
             if sampler == "ddim":
-                return samplers.ddim_step(x, x0, gamma_now, gamma_next), latents, seed_state
+                return (
+                    samplers.ddim_step(x, x0, gamma_now, gamma_next),
+                    latents,
+                    seed_state,
+                )
             noise, seed_state = _normal_like(x, noise_template, seed_state)
             x = samplers.ddpm_step(x, x0, gamma_now, gamma_next, noise)
             return x, latents, seed_state
@@ -495,7 +540,13 @@ class RINImageGenerator(keras.Model):
         return prediction, latents
 
     def _check_generate_args(
-        self, num_images, labels, num_steps, sampler, seed, batch_size,
+        self,
+        num_images,
+        labels,
+        num_steps,
+        sampler,
+        seed,
+        batch_size,
         guidance_scale,
     ):
         samplers.check_sampler(sampler)
@@ -504,8 +555,12 @@ class RINImageGenerator(keras.Model):
             validation.check_positive_int("num_images", num_images)
         if batch_size is not None:
             validation.check_positive_int("batch_size", batch_size)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None. Received: seed={seed!r}")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int)
+        ):
+            raise ValueError(
+                f"`seed` must be an int or None. Received: seed={seed!r}"
+            )
         if (
             isinstance(guidance_scale, bool)
             or not isinstance(guidance_scale, (int, float))
@@ -612,16 +667,23 @@ def _to_unit_range(images):
 
 
 def _is_array(value):
-    return value is not None and hasattr(value, "shape") and hasattr(
-        value, "dtype"
-    ) and not hasattr(value, "element_spec")
+    return (
+        value is not None
+        and hasattr(value, "shape")
+        and hasattr(value, "dtype")
+        and not hasattr(value, "element_spec")
+    )
+
+
+def _dims(shape):
+    return ", ".join(map(str, shape))
 
 
 def _check_images(name, images, image_shape):
     if images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
         raise ValueError(
-            f"`{name}` must have shape (batch, {', '.join(map(str, image_shape))})"
-            f" (height, width, channels). Received shape {images.shape}"
+            f"`{name}` must have shape (batch, {_dims(image_shape)}) "
+            f"(height, width, channels). Received shape {images.shape}"
         )
     if images.dtype == np.uint8:
         return
@@ -651,7 +713,9 @@ def _check_labels(name, labels, num_classes, expected_length):
             f"Received shape {labels.shape}"
         )
     if not np.issubdtype(labels.dtype, np.integer):
-        if not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels)):
+        if not np.all(np.isfinite(labels)) or np.any(
+            labels != np.round(labels)
+        ):
             raise ValueError(
                 f"`{name}` must hold integer class ids. Received dtype "
                 f"{labels.dtype} with non-integer values"

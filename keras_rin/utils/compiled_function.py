@@ -34,7 +34,7 @@ def _jax_function(fn, variables, jit_compile):
     import jax
 
     def stateless_fn(values, *args):
-        mapping = list(zip(variables, values))
+        mapping = list(zip(variables, values, strict=True))
         with keras.StatelessScope(state_mapping=mapping):
             return fn(*args)
 

@@ -25,7 +25,8 @@ def check_rate(name, value, allow_one=False):
     ):
         interval = "[0, 1]" if allow_one else "[0, 1)"
         raise ValueError(
-            f"`{name}` must be a number in {interval}. Received: {name}={value!r}"
+            f"`{name}` must be a number in {interval}. "
+            f"Received: {name}={value!r}"
         )
 
 
