@@ -39,6 +39,9 @@ def clip_x0(x0, input_scale, clip=True):
 
 def ddim_step(x_t, x0, gamma_now, gamma_next):
     """Deterministic DDIM update from `gamma_now` to `gamma_next`."""
+    x_t, x0, gamma_now, gamma_next = targets.float32(
+        x_t, x0, gamma_now, gamma_next
+    )
     eps = targets.x0_to_eps(x_t, x0, gamma_now)
     return ops.sqrt(gamma_next) * x0 + ops.sqrt(1.0 - gamma_next) * eps
 
@@ -48,6 +51,9 @@ def ddpm_step(x_t, x0, gamma_now, gamma_next, noise):
 
     `noise` is a standard normal draw of the shape of `x_t`.
     """
+    x_t, x0, gamma_now, gamma_next, noise = targets.float32(
+        x_t, x0, gamma_now, gamma_next, noise
+    )
     eps = targets.x0_to_eps(x_t, x0, gamma_now)
     alpha_now = gamma_now / gamma_next
     sigma_now = ops.sqrt(ops.maximum(1.0 - alpha_now, 0.0))

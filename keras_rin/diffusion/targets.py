@@ -12,6 +12,11 @@ PREDICTION_TARGETS = ("eps", "x", "v")
 _MIN_VARIANCE = 1e-12
 
 
+def float32(*values):
+    """Converts arrays or numbers to float32 tensors."""
+    return tuple(ops.cast(ops.convert_to_tensor(v), "float32") for v in values)
+
+
 def check_prediction_target(prediction_target):
     if prediction_target not in PREDICTION_TARGETS:
         raise ValueError(
@@ -32,11 +37,13 @@ def inputs_to_images(x, input_scale):
 
 def add_noise(x, noise, gamma):
     """The forward process `x_t = sqrt(gamma) x + sqrt(1 - gamma) eps`."""
+    x, noise, gamma = float32(x, noise, gamma)
     return ops.sqrt(gamma) * x + ops.sqrt(1.0 - gamma) * noise
 
 
 def training_target(x, noise, gamma, prediction_target):
     """The regression target of the network for clean `x` and `noise`."""
+    x, noise, gamma = float32(x, noise, gamma)
     if prediction_target == "eps":
         return noise
     if prediction_target == "x":
@@ -46,6 +53,7 @@ def training_target(x, noise, gamma, prediction_target):
 
 def prediction_to_x0(x_t, prediction, gamma, prediction_target):
     """The clean-data estimate implied by a network prediction."""
+    x_t, prediction, gamma = float32(x_t, prediction, gamma)
     if prediction_target == "eps":
         return (x_t - ops.sqrt(1.0 - gamma) * prediction) / ops.sqrt(gamma)
     if prediction_target == "x":
@@ -55,5 +63,6 @@ def prediction_to_x0(x_t, prediction, gamma, prediction_target):
 
 def x0_to_eps(x_t, x0, gamma):
     """The noise that, with clean `x0`, gives `x_t` at noise level gamma."""
+    x_t, x0, gamma = float32(x_t, x0, gamma)
     variance = ops.maximum(1.0 - gamma, _MIN_VARIANCE)
     return (x_t - ops.sqrt(gamma) * x0) / ops.sqrt(variance)

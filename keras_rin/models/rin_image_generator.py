@@ -154,33 +154,63 @@ class RINImageGenerator(keras.Model):
         x_t = targets.add_noise(x, noise, gamma_b)
         if labels is not None and training and self.label_dropout_rate:
             labels = self._drop_labels(labels)
-        latents = ops.zeros((batch_size,) + self.backbone.latent_shape)
+        use_self_conditioning = None
         if self.self_conditioning_rate:
-            latents = self._self_conditioning_latents(
-                x_t, gamma, labels, latents, training
-            )
-        outputs = self.backbone(
-            self._backbone_inputs(x_t, gamma, labels, latents),
-            training=training,
+            draw = keras.random.uniform((batch_size,), seed=self.seed_generator)
+            use_self_conditioning = draw < self.self_conditioning_rate
+        prediction = self.self_conditioned_prediction(
+            x_t, gamma, labels, use_self_conditioning, training=training
         )
         return {
-            "prediction": ops.cast(outputs["prediction"], "float32"),
+            "prediction": prediction,
             "target": targets.training_target(
                 x, noise, gamma_b, self.prediction_target
             ),
         }
 
-    def _self_conditioning_latents(self, x_t, gamma, labels, zeros, training):
-        first_pass = self.backbone(
-            self._backbone_inputs(x_t, gamma, labels, zeros),
+    def self_conditioned_prediction(
+        self,
+        x_t,
+        noise_levels,
+        labels=None,
+        use_self_conditioning=None,
+        training=False,
+    ):
+        """The backbone's prediction with training-time self-conditioning.
+
+        Examples where `use_self_conditioning` is True get as previous
+        latents the output latents of a first pass on the same input with
+        zero latents, under stop-gradient (no gradient reaches the first
+        pass); the others get zeros. With `use_self_conditioning=None` the
+        first pass is skipped.
+
+        Args:
+            x_t: float `(batch, height, width, channels)`, noisy inputs.
+            noise_levels: float `(batch,)`, gamma of each example.
+            labels: int `(batch,)` or None.
+            use_self_conditioning: bool `(batch,)` or None.
+            training: bool, enables dropout and drop-path.
+
+        Returns:
+            float32 prediction shaped like `x_t`.
+        """
+        batch_size = ops.shape(x_t)[0]
+        latents = ops.zeros((batch_size,) + self.backbone.latent_shape)
+        if use_self_conditioning is not None:
+            first_pass = self.backbone(
+                self._backbone_inputs(x_t, noise_levels, labels, latents),
+                training=training,
+            )
+            estimate = ops.stop_gradient(
+                ops.cast(first_pass["latents"], "float32")
+            )
+            use = ops.cast(use_self_conditioning, "float32")
+            latents = estimate * use[:, None, None]
+        outputs = self.backbone(
+            self._backbone_inputs(x_t, noise_levels, labels, latents),
             training=training,
         )
-        estimate = ops.stop_gradient(ops.cast(first_pass["latents"], "float32"))
-        draw = keras.random.uniform(
-            (ops.shape(x_t)[0],), seed=self.seed_generator
-        )
-        use = ops.cast(draw < self.self_conditioning_rate, "float32")
-        return estimate * use[:, None, None]
+        return ops.cast(outputs["prediction"], "float32")
 
     def _drop_labels(self, labels):
         labels = ops.cast(labels, "int32")
