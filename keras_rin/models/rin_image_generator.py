@@ -194,6 +194,7 @@ class RINImageGenerator(keras.Model):
         Returns:
             float32 prediction shaped like `x_t`.
         """
+        x_t, noise_levels = targets.float32(x_t, noise_levels)
         batch_size = ops.shape(x_t)[0]
         latents = ops.zeros((batch_size,) + self.backbone.latent_shape)
         if use_self_conditioning is not None:
@@ -219,9 +220,9 @@ class RINImageGenerator(keras.Model):
 
     def _backbone_inputs(self, x_t, gamma, labels, latents):
         inputs = {
-            "noisy_images": x_t,
-            "noise_levels": gamma,
-            "latents": latents,
+            "noisy_images": ops.convert_to_tensor(x_t),
+            "noise_levels": ops.convert_to_tensor(gamma),
+            "latents": ops.convert_to_tensor(latents),
         }
         if self.num_classes:
             inputs["labels"] = ops.cast(labels, "int32")
@@ -486,7 +487,9 @@ class RINImageGenerator(keras.Model):
                 ops.convert_to_tensor(num_steps, "int32"),
                 guidance,
             )
-            x = ops.convert_to_numpy(x)
+            # Wait for the chunk (JAX dispatches asynchronously) so the
+            # progress bar tells the truth; one value is enough.
+            ops.convert_to_numpy(x[0, 0, 0, 0])
             progress.update(batch_index * num_steps + stop)
         return ops.convert_to_numpy(
             targets.inputs_to_images(ops.convert_to_tensor(x), self.input_scale)

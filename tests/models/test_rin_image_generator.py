@@ -1,0 +1,330 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import keras_rin
+from tests.conftest import gradients
+from tests.conftest import set_self_conditioning_weights
+from tests.conftest import tiny_backbone
+from tests.conftest import toy_images
+
+EPOCHS = 50
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny class-conditional model fitted on images whose brightness
+    tells the class, and its loss history. It predicts v: with eps, the
+    class shows in the target only as `sqrt(gamma) * x` at high noise and a
+    model this small needs far more steps to pick it up."""
+    keras.utils.set_random_seed(0)
+    images, labels = toy_images()
+    model = keras_rin.RINImageGenerator(
+        tiny_backbone(dropout_rate=0.1, drop_path_rate=0.1),
+        prediction_target="v",
+        label_dropout_rate=0.2,
+        seed=0,
+    )
+    model.compile(optimizer=keras.optimizers.AdamW(3e-3, weight_decay=0.0))
+    history = model.fit(images, labels, batch_size=8, epochs=EPOCHS, verbose=0)
+    return model, history.history["loss"]
+
+
+def _generate(model, **kwargs):
+    defaults = dict(labels=[0, 1, 2], num_steps=12, seed=7, verbose=0)
+    return model.generate(**{**defaults, **kwargs})
+
+
+def test_fit_lowers_the_loss(trained):
+    _, losses = trained
+    assert len(losses) == EPOCHS
+    assert np.all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < 0.6 * np.mean(losses[:3])
+
+
+def test_evaluate_accepts_dict_inputs(trained):
+    model, _ = trained
+    images, labels = toy_images(16, seed=1)
+    loss = model.evaluate(
+        {"images": images, "labels": labels}, batch_size=16, verbose=0
+    )
+    assert np.isfinite(loss)
+
+
+def test_generate_returns_images_in_unit_range(trained):
+    model, _ = trained
+    samples = _generate(model)
+    assert samples.shape == (3, 8, 8, 1)
+    assert samples.dtype == np.float32
+    assert samples.min() >= 0.0 and samples.max() <= 1.0
+
+
+def test_samples_show_the_requested_class(trained):
+    model, _ = trained
+    labels = np.repeat(np.arange(3), 4)
+    for sampler in ("ddim", "ddpm"):
+        samples = _generate(model, labels=labels, num_steps=25, sampler=sampler)
+        brightness = samples.mean(axis=(1, 2, 3)).reshape(3, 4).mean(1)
+        # Class c was trained at brightness 0.15 + 0.4 c.
+        assert brightness[0] < brightness[1] < brightness[2], brightness
+        assert brightness[2] - brightness[0] > 0.4, brightness
+
+
+def test_equal_seeds_agree_and_different_seeds_differ(trained):
+    model, _ = trained
+    for sampler in ("ddpm", "ddim"):
+        first = _generate(model, sampler=sampler, seed=1)
+        again = _generate(model, sampler=sampler, seed=1)
+        other = _generate(model, sampler=sampler, seed=2)
+        np.testing.assert_array_equal(first, again)
+        assert np.abs(first - other).max() > 1e-3
+
+
+def test_ddpm_draws_new_noise_at_every_step(trained):
+    model, _ = trained
+    # DDPM and DDIM start from the same noise; if DDPM reused one noise draw
+    # or none, the two would stay much closer.
+    ddpm = _generate(model, sampler="ddpm", seed=3)
+    ddim = _generate(model, sampler="ddim", seed=3)
+    assert np.abs(ddpm - ddim).max() > 1e-3
+
+
+def test_batch_size_and_repeated_label(trained):
+    model, _ = trained
+    samples = model.generate(
+        num_images=5, labels=1, num_steps=4, batch_size=2, seed=0, verbose=0
+    )
+    assert samples.shape == (5, 8, 8, 1)
+
+
+def test_classifier_free_guidance_changes_samples(trained):
+    model, _ = trained
+    plain = _generate(model, sampler="ddim")
+    guided = _generate(model, sampler="ddim", guidance_scale=3.0)
+    assert guided.shape == plain.shape
+    assert np.abs(guided - plain).max() > 1e-3
+
+
+def test_generate_shows_a_progress_bar(trained, capsys):
+    model, _ = trained
+    _generate(model, num_steps=4, verbose=1)
+    assert "4/4" in capsys.readouterr().out
+
+
+def test_latents_are_carried_between_sampling_steps():
+    keras.utils.set_random_seed(1)
+    model = keras_rin.RINImageGenerator(tiny_backbone(), seed=0)
+    norm = model.backbone.self_conditioning.output_norm
+    baseline = _generate(model, sampler="ddim")
+    # A non-zero scale (zero bias) only matters if non-zero latents arrive:
+    # the first step gets zeros, later steps the previous step's latents.
+    norm.gamma.assign(np.full(norm.gamma.shape, 3.0, "float32"))
+    carried = _generate(model, sampler="ddim")
+    assert np.abs(carried - baseline).max() > 1e-4
+    one_step = _generate(model, sampler="ddim", num_steps=1)
+    norm.gamma.assign(np.zeros(norm.gamma.shape, "float32"))
+    np.testing.assert_allclose(
+        one_step, _generate(model, sampler="ddim", num_steps=1), atol=1e-6
+    )
+
+
+def test_no_gradient_reaches_the_self_conditioning_pass():
+    keras.utils.set_random_seed(2)
+    model = keras_rin.RINImageGenerator(tiny_backbone(), seed=0)
+    set_self_conditioning_weights(model.backbone)
+    rng = np.random.default_rng(0)
+    x_t = rng.normal(size=(4, 8, 8, 1)).astype("float32")
+    gamma = np.array([0.1, 0.4, 0.6, 0.9], "float32")
+    labels = np.array([0, 1, 2, 0], "int32")
+    use = np.array([True, True, False, True])
+    target = rng.normal(size=x_t.shape).astype("float32")
+    inputs = model._backbone_inputs(
+        x_t, gamma, labels, np.zeros((4, 12, 32), "float32")
+    )
+    first_latents = ops.convert_to_numpy(model.backbone(inputs)["latents"])
+    fixed_latents = first_latents * use[:, None, None]
+    variables = model.backbone.trainable_variables
+
+    def model_loss():
+        prediction = model.self_conditioned_prediction(x_t, gamma, labels, use)
+        return ops.mean(ops.square(prediction - target))
+
+    def constant_latents_loss():
+        outputs = model.backbone(
+            model._backbone_inputs(x_t, gamma, labels, fixed_latents)
+        )
+        return ops.mean(ops.square(outputs["prediction"] - target))
+
+    got = gradients(model_loss, variables)
+    expected = gradients(constant_latents_loss, variables)
+    assert max(np.abs(g).max() for g in got) > 0
+    for g, e, v in zip(got, expected, variables, strict=True):
+        np.testing.assert_allclose(g, e, atol=1e-5, err_msg=v.path)
+
+
+def test_save_and_load_round_trip(trained, tmp_path):
+    model, _ = trained
+    expected = _generate(model, sampler="ddim")
+    path = os.path.join(tmp_path, "generator.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    assert isinstance(restored, keras_rin.RINImageGenerator)
+    assert restored.get_config() == model.get_config()
+    np.testing.assert_allclose(
+        _generate(restored, sampler="ddim"), expected, atol=1e-5
+    )
+    weights = os.path.join(tmp_path, "generator.weights.h5")
+    model.save_weights(weights)
+    fresh = keras_rin.RINImageGenerator.from_config(model.get_config())
+    fresh.load_weights(weights)
+    np.testing.assert_allclose(
+        _generate(fresh, sampler="ddim"), expected, atol=1e-5
+    )
+
+
+def test_unconditional_model_trains_from_a_dataset_and_samples():
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    images, _ = toy_images(16)
+    model = keras_rin.RINImageGenerator(
+        tiny_backbone(num_classes=None),
+        train_schedule="cosine",
+        prediction_target="x",
+        input_scale=0.5,
+        seed=0,
+    )
+    model.compile(optimizer="adam")
+    dataset = tf.data.Dataset.from_tensor_slices(images).batch(8)
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    samples = model.generate(num_images=2, num_steps=3, seed=0, verbose=0)
+    assert samples.shape == (2, 8, 8, 1)
+
+
+def test_uint8_images_are_accepted():
+    model = keras_rin.RINImageGenerator(tiny_backbone(), seed=0)
+    images, labels = toy_images(4)
+    outputs = model({"images": (images * 255).astype("uint8"), "labels": labels})
+    assert tuple(outputs["prediction"].shape) == (4, 8, 8, 1)
+
+
+def test_fit_and_generate_under_mixed_bfloat16():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    keras.utils.set_random_seed(4)
+    images, labels = toy_images(16)
+    model = keras_rin.RINImageGenerator(tiny_backbone(), seed=0)
+    assert model.backbone.blocks[0].compute_dtype == "bfloat16"
+    model.compile(optimizer="adam")
+    history = model.fit(images, labels, batch_size=8, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    samples = _generate(model, num_steps=3)
+    assert samples.dtype == np.float32
+    assert np.all(np.isfinite(samples))
+
+
+# ----------------------------------------------------------------------
+# Bad input
+# ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    model = keras_rin.RINImageGenerator(tiny_backbone(), seed=0)
+    model.compile(optimizer="adam")
+    return model
+
+
+@pytest.mark.parametrize(
+    "images,labels,match",
+    [
+        (np.zeros((4, 8, 8, 3)), [0] * 4, r"shape \(batch, 8, 8, 1\)"),
+        (np.zeros((4, 16, 16, 1)), [0] * 4, r"shape \(batch, 8, 8, 1\)"),
+        (np.zeros((4, 8, 8, 1)), [0, 1, 2, 3], r"must be in \[0, 3\)"),
+        (np.zeros((4, 8, 8, 1)), [0, -1, 2, 0], r"must be in \[0, 3\)"),
+        (np.zeros((4, 8, 8, 1)), None, "labels\\) is required"),
+        (np.full((4, 8, 8, 1), np.nan), [0] * 4, "non-finite pixel"),
+        (np.full((4, 8, 8, 1), 255.0), [0] * 4, r"\[0, 1\]"),
+        (np.zeros((4, 8, 8, 1)), [0, 1], "1-D array of 4 class ids"),
+        (np.zeros((4, 8, 8, 1), "int64"), [0] * 4, "Received dtype int64"),
+    ],
+)
+def test_bad_training_data_raises(untrained, images, labels, match):
+    images = np.asarray(images, images.dtype)
+    labels = None if labels is None else np.asarray(labels)
+    with pytest.raises(ValueError, match=match):
+        untrained.fit(images, labels, epochs=1, verbose=0)
+
+
+def test_bad_dataset_shape_raises(untrained):
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((4, 8, 8, 3), "float32"), np.zeros((4,), "int32"))
+    ).batch(2)
+    with pytest.raises(ValueError, match="Dataset images must have shape"):
+        untrained.fit(dataset, epochs=1, verbose=0)
+
+
+def test_labels_for_an_unconditional_model_raise():
+    model = keras_rin.RINImageGenerator(tiny_backbone(num_classes=None))
+    images, labels = toy_images(4)
+    with pytest.raises(ValueError, match="unconditional"):
+        model({"images": images, "labels": labels})
+    with pytest.raises(ValueError, match="`labels` must be None"):
+        model.generate(num_images=2, labels=[0, 1], verbose=0)
+    with pytest.raises(ValueError, match="`guidance_scale` needs a class"):
+        model.generate(num_images=2, guidance_scale=2.0, verbose=0)
+    with pytest.raises(ValueError, match="`num_images` is required"):
+        model.generate(verbose=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(labels=[0, 5]), r"must be in \[0, 3\)"),
+        (dict(labels=None), "`labels` are required"),
+        (dict(labels=[0, 1], num_images=3), "they must match"),
+        (dict(labels=[[0, 1]]), "1-D sequence"),
+        (dict(labels=[0], sampler="euler"), "`sampler` must be one of"),
+        (dict(labels=[0], num_steps=0), "`num_steps` must be a positive"),
+        (dict(labels=[0], batch_size=-2), "`batch_size` must be a positive"),
+        (dict(labels=[0], guidance_scale=-1.0), "`guidance_scale` must be"),
+        (dict(labels=[0], seed="a"), "`seed` must be an int"),
+    ],
+)
+def test_bad_generate_arguments_raise(untrained, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        untrained.generate(verbose=0, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(self_conditioning_rate=-0.1), "`self_conditioning_rate`"),
+        (dict(self_conditioning_rate=1.5), "`self_conditioning_rate`"),
+        (dict(label_dropout_rate=1.0), "`label_dropout_rate`"),
+        (dict(train_schedule="quadratic"), "Unknown noise schedule"),
+        (dict(sampling_schedule="nope"), "Unknown noise schedule"),
+        (dict(prediction_target="score"), "`prediction_target`"),
+        (dict(input_scale=0.0), "`input_scale`"),
+    ],
+)
+def test_bad_model_config_raises(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        keras_rin.RINImageGenerator(tiny_backbone(), **kwargs)
+
+
+def test_label_dropout_needs_a_conditional_backbone():
+    with pytest.raises(ValueError, match="needs a class-conditional"):
+        keras_rin.RINImageGenerator(
+            tiny_backbone(num_classes=None), label_dropout_rate=0.1
+        )
+
+
+def test_backbone_must_be_a_rin_backbone():
+    with pytest.raises(ValueError, match="must be a RINBackbone"):
+        keras_rin.RINImageGenerator(keras.layers.Dense(3))
