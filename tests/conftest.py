@@ -43,9 +43,7 @@ def set_self_conditioning_weights(backbone, scale=0.5, seed=0):
     rng = np.random.default_rng(seed)
     norm = backbone.self_conditioning.output_norm
     for variable in norm.weights:
-        variable.assign(
-            rng.normal(0, scale, variable.shape).astype("float32")
-        )
+        variable.assign(rng.normal(0, scale, variable.shape).astype("float32"))
 
 
 def gradients(loss_fn, variables):

@@ -110,10 +110,14 @@ LAYERS = [
 ]
 
 
-@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: type(layer).__name__)
+@pytest.mark.parametrize(
+    "layer", LAYERS, ids=lambda layer: type(layer).__name__
+)
 def test_layer_config_round_trip(layer):
     config = layer.get_config()
     restored = type(layer).from_config(config)
     assert restored.get_config() == config
     serialized = keras.saving.serialize_keras_object(layer)
-    assert type(keras.saving.deserialize_keras_object(serialized)) is type(layer)
+    assert type(keras.saving.deserialize_keras_object(serialized)) is type(
+        layer
+    )

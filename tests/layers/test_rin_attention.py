@@ -21,7 +21,9 @@ def _softmax(x):
 
 
 def _reference(layer, query, context=None):
-    w = {v.path.split("/", 1)[1]: ops.convert_to_numpy(v) for v in layer.weights}
+    w = {
+        v.path.split("/", 1)[1]: ops.convert_to_numpy(v) for v in layer.weights
+    }
     normed = _layer_norm(query, w["query_norm/gamma"], w["query_norm/beta"])
     context = normed if context is None else context
     q = normed @ w["query/kernel"] + w["query/bias"]

@@ -1,3 +1,4 @@
+import json
 import os
 
 import keras
@@ -11,22 +12,15 @@ from tests.conftest import set_self_conditioning_weights
 from tests.conftest import tiny_backbone
 from tests.fixtures import make_reference
 
-CIFAR10_CONFIG = dict(
-    image_shape=(32, 32, 3),
-    patch_size=2,
-    num_latents=128,
-    latent_dim=512,
-    interface_dim=256,
-    num_blocks=3,
-    block_depth=2,
-    latent_num_heads=16,
-    rw_num_heads=8,
-    latent_mlp_ratio=4,
-    interface_mlp_ratio=2,
-    num_classes=10,
-    dropout_rate=0.1,
-    drop_path_rate=0.1,
+APPLICATIONS = os.path.join(
+    os.path.dirname(__file__), "..", "..", "applications"
 )
+
+
+def _cifar10_config():
+    path = os.path.join(APPLICATIONS, "rin_cifar10", "config.json")
+    with open(path) as file:
+        return json.load(file)
 
 
 def _inputs(batch=2, num_classes=3, seed=0):
@@ -46,9 +40,12 @@ def _numpy(outputs):
 
 
 def test_cifar10_configuration_has_the_papers_parameter_count():
-    backbone = keras_rin.RINBackbone(**CIFAR10_CONFIG)
+    config = _cifar10_config()
+    backbone = keras_rin.RINBackbone(**config["backbone"])
     assert backbone.num_tokens == 256
     assert backbone.count_params() == pytest.approx(30.95e6, rel=0.005)
+    generator = keras_rin.RINImageGenerator(backbone, **config["generator"])
+    assert generator.self_conditioning_rate == 0.9
 
 
 def test_output_shapes_and_dtypes():
@@ -100,7 +97,10 @@ def test_weights_from_another_backend_give_the_same_outputs():
     outputs = _numpy(backbone(make_reference.reference_inputs()))
     for key in ("prediction", "latents"):
         np.testing.assert_allclose(
-            outputs[key], reference[key], atol=1e-4, rtol=1e-4,
+            outputs[key],
+            reference[key],
+            atol=1e-4,
+            rtol=1e-4,
             err_msg=f"{key} differs from the {reference['backend']} reference",
         )
 
@@ -116,7 +116,8 @@ def test_save_and_load_round_trip(tmp_path):
     assert isinstance(restored, keras_rin.RINBackbone)
     assert restored.get_config() == backbone.get_config()
     np.testing.assert_allclose(
-        _numpy(restored(inputs))["prediction"], expected["prediction"],
+        _numpy(restored(inputs))["prediction"],
+        expected["prediction"],
         atol=1e-6,
     )
     weights_path = os.path.join(tmp_path, "backbone.weights.h5")

@@ -150,13 +150,13 @@ def test_no_gradient_reaches_the_self_conditioning_pass():
 
     def model_loss():
         prediction = model.self_conditioned_prediction(x_t, gamma, labels, use)
-        return ops.mean(ops.square(prediction - target))
+        return ops.mean(ops.square(ops.subtract(prediction, target)))
 
     def constant_latents_loss():
         outputs = model.backbone(
             model._backbone_inputs(x_t, gamma, labels, fixed_latents)
         )
-        return ops.mean(ops.square(outputs["prediction"] - target))
+        return ops.mean(ops.square(ops.subtract(outputs["prediction"], target)))
 
     got = gradients(model_loss, variables)
     expected = gradients(constant_latents_loss, variables)
@@ -208,7 +208,9 @@ def test_unconditional_model_trains_from_a_dataset_and_samples():
 def test_uint8_images_are_accepted():
     model = keras_rin.RINImageGenerator(tiny_backbone(), seed=0)
     images, labels = toy_images(4)
-    outputs = model({"images": (images * 255).astype("uint8"), "labels": labels})
+    outputs = model(
+        {"images": (images * 255).astype("uint8"), "labels": labels}
+    )
     assert tuple(outputs["prediction"].shape) == (4, 8, 8, 1)
 
 
