@@ -3,6 +3,7 @@ PyTorch)."""
 
 from keras_rin import diffusion
 from keras_rin import layers
+from keras_rin import visualization
 from keras_rin.models.rin_backbone import RINBackbone
 from keras_rin.models.rin_image_generator import RINImageGenerator
 from keras_rin.version import __version__
@@ -13,4 +14,5 @@ __all__ = [
     "__version__",
     "diffusion",
     "layers",
+    "visualization",
 ]

@@ -443,7 +443,7 @@ class RINImageGenerator(keras.Model):
                 batch_labels,
                 num_steps,
                 steps_per_call,
-                seed + index,
+                _batch_seed(seed, index),
                 guidance_scale,
                 progress,
                 index,
@@ -687,6 +687,13 @@ def _normal_like(x, template, seed_state):
         noise = keras.random.normal(ops.shape(x), seed=template)
         new_state = scope.get_current_value(template.state)
     return noise, new_state
+
+
+def _batch_seed(seed, index):
+    """An independent seed per batch: `seed + index` would make batch 1 of
+    `seed=0` repeat batch 0 of `seed=1`."""
+    state = np.random.SeedSequence([seed, index]).generate_state(1)[0]
+    return int(state % (2**31 - 1))
 
 
 def _broadcast_like(gamma, x):
