@@ -1,6 +1,7 @@
 """keras-rin: Recurrent Interface Networks for Keras 3 (JAX, TensorFlow,
 PyTorch)."""
 
+from keras_rin import data
 from keras_rin import diffusion
 from keras_rin import layers
 from keras_rin import visualization
@@ -12,6 +13,7 @@ __all__ = [
     "RINBackbone",
     "RINImageGenerator",
     "__version__",
+    "data",
     "diffusion",
     "layers",
     "visualization",

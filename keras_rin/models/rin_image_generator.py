@@ -8,6 +8,7 @@ from keras_rin.diffusion import samplers
 from keras_rin.diffusion import schedules
 from keras_rin.diffusion import targets
 from keras_rin.models.rin_backbone import RINBackbone
+from keras_rin.presets.preset_mixin import PresetMixin
 from keras_rin.utils import validation
 from keras_rin.utils.compiled_function import compile_inference_function
 
@@ -16,7 +17,7 @@ _PROGRESS_UPDATES_PER_BATCH = 10
 
 
 @keras.saving.register_keras_serializable(package="keras_rin")
-class RINImageGenerator(keras.Model):
+class RINImageGenerator(PresetMixin, keras.Model):
     """A RIN diffusion model for images, trained with `fit`, sampled with
     `generate`.
 

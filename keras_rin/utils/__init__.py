@@ -1,0 +1,6 @@
+"""Utilities: parameter and FLOPs counts."""
+
+from keras_rin.utils.flops import count_flops
+from keras_rin.utils.flops import count_params
+
+__all__ = ["count_flops", "count_params"]

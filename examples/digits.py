@@ -1,0 +1,166 @@
+"""Train a class-conditional RIN on handwritten digits: the `rin_digits`
+preset.
+
+The data is scikit-learn's bundled digits (8x8 pixels, 10 classes; they ship
+inside the scikit-learn wheel, so this runs offline, on any backend). The
+model trains on a fixed 1,347-digit split and the other 450 are held out for
+`examples/evaluate_digits.py`.
+
+    KERAS_BACKEND=jax python examples/digits.py
+    KERAS_BACKEND=jax python examples/digits.py --output my_digits
+
+It saves a preset directory (load it with
+`keras_rin.RINImageGenerator.from_preset("my_digits")`) and a PNG grid with
+one row per class. The shipped preset came from the default settings: about
+25 minutes on a 2-core CPU with JAX.
+"""
+
+import argparse
+import os
+
+import keras
+import numpy as np
+
+import keras_rin
+from keras_rin.visualization import save_image_grid
+
+# Hyper-parameters.
+EPOCHS = 250
+BATCH_SIZE = 128
+LEARNING_RATE = 2e-3
+WARMUP_FRACTION = 0.05
+WEIGHT_DECAY = 0.01
+EMA_MOMENTUM = 0.999
+LABEL_DROPOUT_RATE = 0.1
+SAMPLING_STEPS = 100
+GUIDANCE_SCALE = 1.0
+SAMPLES_PER_CLASS = 10
+SAMPLE_EVERY_EPOCHS = 50
+
+# The network: 16 interface tokens (2x2 patches) and 24 latents (22 learned,
+# plus the noise-level and class tokens).
+BACKBONE = dict(
+    image_shape=(8, 8, 1),
+    patch_size=2,
+    num_latents=24,
+    latent_dim=96,
+    interface_dim=64,
+    num_blocks=2,
+    block_depth=2,
+    latent_num_heads=4,
+    rw_num_heads=4,
+    num_classes=10,
+)
+
+# At 8x8 every pixel carries a lot of the signal, so the cosine schedule
+# suits training better than the sigmoid schedule the paper uses for
+# 64x64 and larger, and v-prediction learns far faster here than
+# eps-prediction (the paper's choice).
+GENERATOR = dict(
+    train_schedule="cosine",
+    sampling_schedule="cosine",
+    prediction_target="v",
+    self_conditioning_rate=0.9,
+    label_dropout_rate=LABEL_DROPOUT_RATE,
+)
+
+
+def build_model(seed=0):
+    backbone = keras_rin.RINBackbone(**BACKBONE)
+    return keras_rin.RINImageGenerator(backbone, seed=seed, **GENERATOR)
+
+
+def build_optimizer(total_steps):
+    # Linear warm-up, then cosine decay; without the warm-up the loss
+    # plateaus about twice as high. The EMA of the weights is written into
+    # the model when `fit` ends.
+    warmup_steps = max(1, int(WARMUP_FRACTION * total_steps))
+    learning_rate = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        decay_steps=max(1, total_steps - warmup_steps),
+        warmup_target=LEARNING_RATE,
+        warmup_steps=warmup_steps,
+    )
+    return keras.optimizers.AdamW(
+        learning_rate,
+        weight_decay=WEIGHT_DECAY,
+        use_ema=True,
+        ema_momentum=EMA_MOMENTUM,
+    )
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Saves a grid of samples (one row per class) every few epochs, so the
+    progress of a long run can be looked at."""
+
+    def __init__(self, path, every_epochs, num_steps):
+        super().__init__()
+        self.path = path
+        self.every_epochs = every_epochs
+        self.num_steps = num_steps
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_epochs:
+            return
+        samples = generate_grid(self.model, self.num_steps, verbose=0)
+        save_image_grid(samples, self.path, num_columns=10, upscale=4)
+
+
+def generate_grid(model, num_steps, verbose="auto"):
+    labels = np.repeat(np.arange(10), SAMPLES_PER_CLASS)
+    return model.generate(
+        labels=labels,
+        num_steps=num_steps,
+        guidance_scale=GUIDANCE_SCALE,
+        seed=0,
+        verbose=verbose,
+    )
+
+
+def main(
+    epochs=EPOCHS, output="rin_digits", mixed_precision=False, smoke=False
+):
+    if mixed_precision:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    keras.utils.set_random_seed(0)
+    images, labels = keras_rin.data.load_digits("train")
+    sampling_steps = SAMPLING_STEPS
+    if smoke:
+        # A seconds-long run that exercises every line (used by the tests).
+        images, labels, epochs, sampling_steps = (
+            images[:128],
+            labels[:128],
+            1,
+            2,
+        )
+    model = build_model()
+    steps_per_epoch = -(-len(images) // BATCH_SIZE)
+    model.compile(optimizer=build_optimizer(epochs * steps_per_epoch))
+    grid_path = output.rstrip("/") + "_samples.png"
+    model.fit(
+        images,
+        labels,
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        callbacks=[SampleGrid(grid_path, SAMPLE_EVERY_EPOCHS, sampling_steps)],
+    )
+    model.save_to_preset(output)
+    samples = generate_grid(model, sampling_steps)
+    save_image_grid(samples, grid_path, num_columns=10, upscale=4)
+    print(f"Saved the preset to {output}/ and samples to {grid_path}")
+    return model, samples
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument(
+        "--output", default="rin_digits", help="preset directory to write"
+    )
+    parser.add_argument("--mixed-precision", action="store_true")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a tiny run, for testing"
+    )
+    args = parser.parse_args()
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    main(args.epochs, args.output, args.mixed_precision, args.smoke)

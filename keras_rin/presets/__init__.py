@@ -1,0 +1,16 @@
+"""Named presets: the built-in zoo, handles (name, directory, `hf://`,
+`kaggle://`), and atomic saving and loading."""
+
+from keras_rin.presets.preset_io import load_preset
+from keras_rin.presets.preset_io import save_preset
+from keras_rin.presets.preset_mixin import PresetMixin
+from keras_rin.presets.registry import builtin_presets
+from keras_rin.presets.registry import list_presets
+
+__all__ = [
+    "PresetMixin",
+    "builtin_presets",
+    "list_presets",
+    "load_preset",
+    "save_preset",
+]

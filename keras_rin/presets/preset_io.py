@@ -1,0 +1,279 @@
+"""Saving a model as a preset directory and loading one from a handle.
+
+A preset follows keras-hub's layout: `config.json` (the serialised model),
+`metadata.json` (versions, date, parameter count) and `model.weights.h5`
+(absent in an architecture-only preset).
+"""
+
+import datetime
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+
+from keras_rin.presets import registry
+from keras_rin.utils import flops
+from keras_rin.version import __version__
+
+PRESET_FILES = (
+    registry.CONFIG_FILE,
+    registry.METADATA_FILE,
+    registry.WEIGHTS_FILE,
+)
+_HANDLE_FORMS = (
+    "a built-in name, a local preset directory, hf://<org>/<name> or "
+    "kaggle://<owner>/<model>/keras/<variation>"
+)
+
+
+def save_preset(model, directory, description=None):
+    """Writes `model` to `directory` as a preset, atomically.
+
+    Everything is written to a temporary directory next to the target and
+    renamed into place at the end, so an interrupted save leaves either the
+    previous preset or none, never a half-written one. Files of an existing
+    preset other than the preset files (a model card, sample images) are
+    kept.
+
+    Args:
+        model: the model to save (a `RINImageGenerator`, ...).
+        directory: str, the preset directory to create or replace.
+        description: str or None, a one-line description for
+            `metadata.json` (kept from the existing preset when None).
+    """
+    directory = os.path.abspath(os.fspath(directory))
+    _check_replaceable(directory)
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(
+        prefix=f".{os.path.basename(directory)}.partial-", dir=parent
+    )
+    try:
+        _copy_extra_files(directory, staging)
+        old_metadata = registry.read_metadata(directory)
+        if description is None:
+            description = old_metadata.get("description", "")
+        _write_json(
+            os.path.join(staging, registry.CONFIG_FILE),
+            keras.saving.serialize_keras_object(model),
+        )
+        _write_json(
+            os.path.join(staging, registry.METADATA_FILE),
+            preset_metadata(model, description),
+        )
+        model.save_weights(os.path.join(staging, registry.WEIGHTS_FILE))
+        _swap_into_place(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def preset_metadata(model, description=""):
+    """The `metadata.json` content for `model`."""
+    return {
+        "keras_version": keras.__version__,
+        "keras_rin_version": __version__,
+        "parameter_count": int(model.count_params()),
+        "flops": int(flops.count_flops(model)),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
+        "class_name": type(model).__name__,
+        "description": description,
+    }
+
+
+def load_preset(handle, cls=None, load_weights=True, **overrides):
+    """Builds the model of a preset and loads its weights.
+
+    Args:
+        handle: a built-in name (see `list_presets()`), a local preset
+            directory, `hf://<org>/<name>` (needs `huggingface_hub`) or
+            `kaggle://<owner>/<model>/keras/<variation>` (needs `kagglehub`).
+        cls: the expected model class, or None for any.
+        load_weights: bool. False, or a preset without weights, gives a
+            randomly initialised model of the preset's configuration.
+        **overrides: model config entries to replace (e.g.
+            `sampling_schedule="linear"`).
+
+    Returns:
+        The model.
+    """
+    directory = resolve_handle(handle, cls)
+    config = _read_config(handle, directory, cls)
+    if overrides:
+        config = dict(config, config={**config["config"], **overrides})
+    model = keras.saving.deserialize_keras_object(config)
+    weights = os.path.join(directory, registry.WEIGHTS_FILE)
+    if load_weights and os.path.isfile(weights):
+        _load_weights(handle, model, weights, cls)
+    return model
+
+
+def resolve_handle(handle, cls=None):
+    """The local directory of a preset handle (downloading remote ones)."""
+    if not isinstance(handle, (str, os.PathLike)):
+        raise ValueError(
+            f"`preset` must be a string: {_HANDLE_FORMS}. Received: "
+            f"{handle!r} of type {type(handle).__name__}"
+        )
+    handle = os.fspath(handle)
+    if handle.startswith("hf://"):
+        return _download_huggingface(handle, cls)
+    if handle.startswith("kaggle://"):
+        return _download_kaggle(handle, cls)
+    builtin = registry.builtin_presets()
+    if handle in builtin:
+        return builtin[handle]
+    if os.path.isdir(handle):
+        return handle
+    raise preset_error(handle, "no such preset or directory", cls)
+
+
+def preset_error(handle, problem, cls=None):
+    """A `ValueError` that names the handle and lists the presets."""
+    class_name = cls.__name__ if cls else None
+    names = ", ".join(registry.list_presets(class_name)) or "none"
+    return ValueError(
+        f"Cannot load preset {handle!r}: {problem}. A preset handle is "
+        f"{_HANDLE_FORMS}. Built-in presets: {names}."
+    )
+
+
+def _read_config(handle, directory, cls):
+    path = os.path.join(directory, registry.CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise preset_error(handle, f"{path} is missing", cls)
+    try:
+        with open(path) as file:
+            config = json.load(file)
+    except (OSError, ValueError) as error:
+        raise preset_error(handle, f"{path} is not valid JSON ({error})", cls)
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise preset_error(
+            handle, f"{path} does not hold a serialised Keras model", cls
+        )
+    if cls is not None and config["class_name"] != cls.__name__:
+        raise preset_error(
+            handle,
+            f"it holds a {config['class_name']}, not a {cls.__name__}",
+            cls,
+        )
+    return config
+
+
+def _load_weights(handle, model, path, cls):
+    saved_shapes = _weights_file_shapes(handle, path, cls)
+    model_shapes = sorted(tuple(w.shape) for w in model.weights)
+    if saved_shapes != model_shapes:
+        raise preset_error(
+            handle,
+            f"{path} does not match the preset's configuration (it holds "
+            f"{len(saved_shapes)} arrays, the model has {len(model_shapes)} "
+            "variables, or their shapes differ)",
+            cls,
+        )
+    try:
+        model.load_weights(path)
+    except Exception as error:
+        raise preset_error(
+            handle, f"loading {path} failed: {error}", cls
+        ) from error
+
+
+def _weights_file_shapes(handle, path, cls):
+    import h5py
+
+    shapes = []
+
+    def collect(name, item):
+        if isinstance(item, h5py.Dataset):
+            shapes.append(tuple(item.shape))
+
+    try:
+        with h5py.File(path, "r") as file:
+            file.visititems(collect)
+    except OSError as error:
+        raise preset_error(
+            handle, f"{path} is corrupt or not an HDF5 file ({error})", cls
+        ) from error
+    return sorted(shapes)
+
+
+def _download_huggingface(handle, cls):
+    repo_id = handle[len("hf://") :].strip("/")
+    if repo_id.count("/") != 1:
+        raise preset_error(handle, "expected hf://<org>/<name>", cls)
+    try:
+        import huggingface_hub
+    except ImportError as error:
+        raise ImportError(
+            f"Loading {handle!r} needs huggingface_hub: "
+            "pip install 'keras-rin[hub]'"
+        ) from error
+    return huggingface_hub.snapshot_download(repo_id=repo_id)
+
+
+def _download_kaggle(handle, cls):
+    kaggle_handle = handle[len("kaggle://") :].strip("/")
+    if kaggle_handle.count("/") < 3:
+        raise preset_error(
+            handle, "expected kaggle://<owner>/<model>/keras/<variation>", cls
+        )
+    try:
+        import kagglehub
+    except ImportError as error:
+        raise ImportError(
+            f"Loading {handle!r} needs kagglehub: pip install 'keras-rin[hub]'"
+        ) from error
+    return kagglehub.model_download(kaggle_handle)
+
+
+def _check_replaceable(directory):
+    if os.path.isfile(directory):
+        raise ValueError(
+            f"`directory` must be a directory path. Received a file: "
+            f"{directory}"
+        )
+    if not os.path.isdir(directory) or not os.listdir(directory):
+        return
+    if not os.path.isfile(os.path.join(directory, registry.CONFIG_FILE)):
+        raise ValueError(
+            f"Not saving over {directory}: it is not empty and is not a "
+            f"preset (it has no {registry.CONFIG_FILE}). Choose a new or an "
+            "empty directory."
+        )
+
+
+def _copy_extra_files(directory, staging):
+    if not os.path.isdir(directory):
+        return
+    for name in os.listdir(directory):
+        if name in PRESET_FILES:
+            continue
+        source = os.path.join(directory, name)
+        target = os.path.join(staging, name)
+        if os.path.isdir(source):
+            shutil.copytree(source, target)
+        else:
+            shutil.copy2(source, target)
+
+
+def _swap_into_place(staging, directory):
+    if not os.path.exists(directory):
+        os.rename(staging, directory)
+        return
+    # A directory cannot be renamed over a non-empty one: move the old
+    # preset aside first, so a complete preset is always at one of the two.
+    retired = staging + ".old"
+    os.rename(directory, retired)
+    os.rename(staging, directory)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _write_json(path, content):
+    with open(path, "w") as file:
+        json.dump(content, file, indent=2)
+        file.write("\n")

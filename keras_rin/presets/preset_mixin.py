@@ -1,0 +1,56 @@
+from keras_rin.presets import preset_io
+from keras_rin.presets import registry
+
+
+class _ClassProperty:
+    def __init__(self, getter):
+        self.getter = getter
+
+    def __get__(self, instance, owner):
+        return self.getter(owner)
+
+
+class PresetMixin:
+    """Adds `from_preset`, `save_to_preset` and `presets` to a model class.
+
+    The preset directory layout is keras-hub's: `config.json`,
+    `metadata.json` and `model.weights.h5`.
+    """
+
+    @_ClassProperty
+    def presets(cls):
+        """`{name: metadata}` of the built-in presets of this class."""
+        return registry.list_presets(cls.__name__)
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Builds a model from a preset.
+
+        Args:
+            preset: a built-in name (see `presets`), a local preset
+                directory, `hf://<org>/<name>` or
+                `kaggle://<owner>/<model>/keras/<variation>`.
+            load_weights: bool. With False, or for an architecture-only
+                preset (the paper's configurations), the model is randomly
+                initialised, ready to train from scratch.
+            **kwargs: model config entries to override, e.g.
+                `sampling_schedule="linear"`.
+
+        Example:
+        ```python
+        model = keras_rin.RINImageGenerator.from_preset("rin_digits")
+        images = model.generate(labels=[3, 1, 4], seed=0)
+        ```
+        """
+        return preset_io.load_preset(preset, cls, load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir, description=None):
+        """Saves the model as a preset directory, atomically (an
+        interrupted save never leaves a preset that half loads).
+
+        Args:
+            preset_dir: str, the directory to create or replace.
+            description: str or None, a one-line description stored in
+                `metadata.json`.
+        """
+        preset_io.save_preset(self, preset_dir, description)

@@ -1,0 +1,148 @@
+"""Parameter and FLOPs counts of a RIN, computed from its configuration.
+
+Convention: one example, one forward pass of the backbone; a multiply-add
+counts as 2 FLOPs; every matrix product is counted (dense layers, the patch
+stem and readout, the noise-level and class embeddings, and both attention
+products, `QK^T` and `AV`); element-wise ops, LayerNorm, softmax and biases
+are left out. The counts match what PyTorch's `FlopCounterMode` and the dot
+products of the XLA graph report for the same model (see the tests).
+"""
+
+_BACKBONE_DEFAULTS = {
+    "latent_mlp_ratio": 4,
+    "interface_mlp_ratio": 4,
+    "num_classes": None,
+}
+_REQUIRED = (
+    "image_shape",
+    "patch_size",
+    "num_latents",
+    "latent_dim",
+    "interface_dim",
+    "num_blocks",
+    "block_depth",
+)
+
+
+def count_flops(backbone):
+    """Forward-pass FLOPs of one example through a RIN backbone.
+
+    Args:
+        backbone: a `RINBackbone`, a model holding one (`.backbone`), or a
+            backbone config dict.
+
+    Returns:
+        int, FLOPs (a multiply-add counts 2).
+
+    Example:
+    ```python
+    model = keras_rin.RINImageGenerator.from_preset("rin_cifar10")
+    keras_rin.utils.count_flops(model) / 1e9  # 8.59
+    ```
+    """
+    return 2 * _multiply_adds(_backbone_config(backbone))
+
+
+def count_params(backbone):
+    """Number of parameters of a RIN backbone, from its configuration alone
+    (nothing is built, so it is instant even for the ImageNet-1024 model).
+
+    Args:
+        backbone: a `RINBackbone`, a model holding one, or a backbone config
+            dict.
+
+    Returns:
+        int, equal to `backbone.count_params()`.
+    """
+    config = _backbone_config(backbone)
+    height, width, channels = config["image_shape"]
+    p = config["patch_size"]
+    dz, dx = config["latent_dim"], config["interface_dim"]
+    num_classes = config["num_classes"]
+    num_learned = config["num_latents"] - 1 - (1 if num_classes else 0)
+    num_tokens = (height // p) * (width // p)
+    rw = min(dz, dx)
+
+    params = p * p * channels * dx + dx  # stem
+    params += 2 * dx + num_tokens * dx  # stem LayerNorm, positions
+    params += num_learned * dz
+    params += _dense(dz // 4, dz) + _dense(dz, dz)  # noise level
+    if num_classes:
+        params += _dense(num_classes, dz)
+    mz, mx = config["latent_mlp_ratio"], config["interface_mlp_ratio"]
+    params += _mlp(dz, mz) + 2 * dz  # self-conditioning, zero-init LN
+    block = _attention(dz, dx, rw) + _mlp(dz, mz)  # read
+    block += config["block_depth"] * (_attention(dz, dz, dz) + _mlp(dz, mz))
+    block += _attention(dx, dz, rw) + _mlp(dx, mx)  # write
+    params += config["num_blocks"] * block
+    params += 2 * dx + _dense(dx, p * p * channels)  # readout
+    return params
+
+
+def _multiply_adds(config):
+    height, width, channels = config["image_shape"]
+    p = config["patch_size"]
+    dz, dx = config["latent_dim"], config["interface_dim"]
+    n = (height // p) * (width // p)
+    m = config["num_latents"]
+    rw = min(dz, dx)
+    mz, mx = config["latent_mlp_ratio"], config["interface_mlp_ratio"]
+
+    total = n * p * p * channels * dx  # patch stem
+    total += dz // 4 * dz + dz * dz  # noise-level embedding
+    if config["num_classes"]:
+        total += config["num_classes"] * dz
+    total += m * 2 * mz * dz * dz  # self-conditioning MLP
+    read = _attention_macs(m, dz, n, dx, rw) + m * 2 * mz * dz * dz
+    compute = _attention_macs(m, dz, m, dz, dz) + m * 2 * mz * dz * dz
+    write = _attention_macs(n, dx, m, dz, rw) + n * 2 * mx * dx * dx
+    block = read + config["block_depth"] * compute + write
+    total += config["num_blocks"] * block
+    total += n * dx * p * p * channels  # readout
+    return total
+
+
+def _attention_macs(queries, query_dim, keys, key_dim, attention_dim):
+    projections = queries * query_dim * attention_dim * 2  # Q and output
+    projections += keys * key_dim * attention_dim * 2  # K and V
+    products = 2 * queries * keys * attention_dim  # QK^T and AV
+    return projections + products
+
+
+def _dense(inputs, outputs):
+    return inputs * outputs + outputs
+
+
+def _attention(query_dim, key_dim, attention_dim):
+    norm = 2 * query_dim
+    return (
+        norm
+        + _dense(query_dim, attention_dim)
+        + 2 * _dense(key_dim, attention_dim)
+        + _dense(attention_dim, query_dim)
+    )
+
+
+def _mlp(dim, ratio):
+    hidden = int(dim * ratio)
+    return 2 * dim + _dense(dim, hidden) + _dense(hidden, dim)
+
+
+def _backbone_config(backbone):
+    backbone = getattr(backbone, "backbone", backbone)
+    if hasattr(backbone, "get_config"):
+        backbone = backbone.get_config()
+    if not isinstance(backbone, dict):
+        raise ValueError(
+            "Expected a RINBackbone, a model with a `.backbone` or a backbone "
+            f"config dict. Received: {type(backbone).__name__}"
+        )
+    missing = [key for key in _REQUIRED if key not in backbone]
+    if missing:
+        raise ValueError(
+            f"The backbone config lacks {missing}. Received keys: "
+            f"{sorted(backbone)}"
+        )
+    config = {**_BACKBONE_DEFAULTS, **backbone}
+    config["image_shape"] = tuple(config["image_shape"])
+    return config
