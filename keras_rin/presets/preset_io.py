@@ -150,7 +150,9 @@ def _read_config(handle, directory, cls):
         with open(path) as file:
             config = json.load(file)
     except (OSError, ValueError) as error:
-        raise preset_error(handle, f"{path} is not valid JSON ({error})", cls)
+        raise preset_error(
+            handle, f"{path} is not valid JSON ({error})", cls
+        ) from error
     if not isinstance(config, dict) or "class_name" not in config:
         raise preset_error(
             handle, f"{path} does not hold a serialised Keras model", cls
