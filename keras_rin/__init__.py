@@ -4,6 +4,9 @@ PyTorch)."""
 from keras_rin import data
 from keras_rin import diffusion
 from keras_rin import layers
+from keras_rin import metrics
+from keras_rin import presets
+from keras_rin import utils
 from keras_rin import visualization
 from keras_rin.models.rin_backbone import RINBackbone
 from keras_rin.models.rin_image_generator import RINImageGenerator
@@ -15,6 +18,9 @@ __all__ = [
     "__version__",
     "data",
     "diffusion",
+    "presets",
     "layers",
+    "metrics",
+    "utils",
     "visualization",
 ]

@@ -1,0 +1,242 @@
+"""The `keras-rin` command: sample from a preset, list presets, describe
+one. The backend comes from `KERAS_BACKEND`, as for any Keras program.
+
+    keras-rin generate rin_digits --output digits.png
+    keras-rin generate rin_digits --labels 3,1,4 --steps 50 --sampler ddim
+    keras-rin presets
+    keras-rin info rin_imagenet_256
+"""
+
+import argparse
+import math
+import sys
+
+# Classes up to this many get one grid column each by default.
+_MAX_CLASS_COLUMNS = 16
+_DEFAULT_PER_CLASS = 8
+_DEFAULT_UNCONDITIONAL = 16
+# Small images are magnified to at least this many pixels a side.
+_MIN_CELL_PIXELS = 32
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit status."""
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        args.run(args)
+    except _UsageError as error:
+        _print_error(f"{error} (see keras-rin {_subcommand(argv)}--help)")
+        return 2
+    except (ValueError, ImportError, OSError) as error:
+        _print_error(error)
+        return 1
+    return 0
+
+
+def _build_parser():
+    parser = _ArgumentParser(
+        prog="keras-rin",
+        description="Recurrent Interface Networks for Keras 3.",
+    )
+    commands = parser.add_subparsers(
+        title="commands", required=True, parser_class=_ArgumentParser
+    )
+
+    generate = commands.add_parser(
+        "generate", help="sample images from a preset into a PNG grid"
+    )
+    generate.add_argument(
+        "preset", help="built-in name, directory, hf:// or kaggle:// handle"
+    )
+    generate.add_argument(
+        "--labels",
+        type=_int_list,
+        help="comma-separated class labels, e.g. 3,1,4 (default: every "
+        "class in turn)",
+    )
+    generate.add_argument(
+        "--num-images", type=_positive_int, help="number of images"
+    )
+    generate.add_argument(
+        "--steps", type=_positive_int, default=100, help="sampling steps"
+    )
+    generate.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddpm")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument(
+        "--guidance-scale",
+        type=float,
+        default=1.0,
+        help="classifier-free guidance weight (1: none)",
+    )
+    generate.add_argument("--batch-size", type=_positive_int)
+    generate.add_argument(
+        "--columns", type=_positive_int, help="images per grid row"
+    )
+    generate.add_argument(
+        "--output", default="samples.png", help="PNG file to write"
+    )
+    generate.set_defaults(run=_generate)
+
+    presets = commands.add_parser("presets", help="list the built-in presets")
+    presets.set_defaults(run=_list_presets)
+
+    info = commands.add_parser(
+        "info", help="a preset's configuration, parameters and GFLOPs"
+    )
+    info.add_argument("preset")
+    info.set_defaults(run=_info)
+    return parser
+
+
+def _generate(args):
+    import keras_rin
+
+    model = keras_rin.RINImageGenerator.from_preset(args.preset)
+    num_classes = model.num_classes
+    labels, num_images = _labels_and_count(args, num_classes)
+    images = model.generate(
+        num_images=num_images,
+        labels=labels,
+        num_steps=args.steps,
+        sampler=args.sampler,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        guidance_scale=args.guidance_scale,
+    )
+    columns = args.columns or _default_columns(args, num_classes, len(images))
+    height, width = images.shape[1:3]
+    upscale = max(1, math.ceil(_MIN_CELL_PIXELS / min(height, width)))
+    keras_rin.visualization.save_image_grid(
+        images, args.output, num_columns=columns, upscale=upscale
+    )
+    print(f"Saved {len(images)} images to {args.output}")
+
+
+def _labels_and_count(args, num_classes):
+    if not num_classes:
+        if args.labels is not None:
+            raise ValueError(
+                "`--labels` needs a class-conditional preset; this one is "
+                "unconditional. Use --num-images."
+            )
+        return None, args.num_images or _DEFAULT_UNCONDITIONAL
+    if args.labels is not None:
+        if args.num_images is not None:
+            raise ValueError("Give --labels or --num-images, not both.")
+        return args.labels, None
+    default = _DEFAULT_PER_CLASS * min(num_classes, _MAX_CLASS_COLUMNS)
+    count = args.num_images or default
+    return [i % num_classes for i in range(count)], None
+
+
+def _default_columns(args, num_classes, count):
+    if args.labels is not None:
+        return min(count, _MAX_CLASS_COLUMNS)
+    if num_classes and num_classes <= _MAX_CLASS_COLUMNS:
+        return min(count, num_classes)
+    return math.ceil(math.sqrt(count))
+
+
+def _list_presets(args):
+    import keras_rin
+
+    presets = keras_rin.presets.list_presets()
+    width = max(len(name) for name in presets)
+    print(f"{'name':<{width}}  {'params':>8}  {'GFLOPs':>8}  weights  about")
+    for name, info in presets.items():
+        params = f"{info['parameter_count'] / 1e6:.1f}M"
+        gflops = f"{info['flops'] / 1e9:.2f}"
+        weights = "yes" if info["has_weights"] else "no"
+        print(
+            f"{name:<{width}}  {params:>8}  {gflops:>8}  {weights:<7}  "
+            f"{info.get('description', '')}"
+        )
+
+
+def _info(args):
+    import keras_rin
+
+    model = keras_rin.RINImageGenerator.from_preset(
+        args.preset, load_weights=False
+    )
+    backbone = model.backbone
+    rows = [
+        ("preset", args.preset),
+        ("parameters", f"{keras_rin.utils.count_params(model):,}"),
+        (
+            "GFLOPs",
+            f"{keras_rin.utils.count_flops(model) / 1e9:.2f} "
+            "(one image, one forward pass, multiply-add = 2)",
+        ),
+        ("image shape", "x".join(map(str, backbone.image_shape))),
+        ("classes", backbone.num_classes or "unconditional"),
+        (
+            "interface",
+            f"{backbone.num_tokens} tokens ({backbone.patch_size}x"
+            f"{backbone.patch_size} patches) of dim {backbone.interface_dim}",
+        ),
+        ("latents", f"{backbone.num_latents} of dim {backbone.latent_dim}"),
+        ("blocks", f"{backbone.num_blocks} x depth {backbone.block_depth}"),
+        ("prediction target", model.prediction_target),
+        ("input scale", model.input_scale),
+        ("weights", "yes" if _has_weights(args.preset) else "no"),
+    ]
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+def _has_weights(handle):
+    import os
+
+    from keras_rin.presets import preset_io
+    from keras_rin.presets import registry
+
+    directory = preset_io.resolve_handle(handle)
+    return os.path.isfile(os.path.join(directory, registry.WEIGHTS_FILE))
+
+
+def _int_list(text):
+    try:
+        return [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r}"
+        )
+    return value
+
+
+def _subcommand(argv):
+    argv = sys.argv[1:] if argv is None else argv
+    known = ("generate", "presets", "info")
+    return f"{argv[0]} " if argv and argv[0] in known else ""
+
+
+def _print_error(message):
+    message = " ".join(str(message).split())
+    print(f"keras-rin: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+import math
+import re
+
+import keras
+import numpy as np
+import pytest
+
+import keras_rin
+from keras_rin.utils import count_flops
+from keras_rin.utils import count_params
+from tests.conftest import TINY_CONFIG
+from tests.conftest import tiny_backbone
+
+CIFAR10 = dict(
+    image_shape=(32, 32, 3),
+    patch_size=2,
+    num_latents=128,
+    latent_dim=512,
+    interface_dim=256,
+    num_blocks=3,
+    block_depth=2,
+    latent_num_heads=16,
+    rw_num_heads=8,
+    latent_mlp_ratio=4,
+    interface_mlp_ratio=2,
+    num_classes=10,
+)
+
+# Interface wider than the latents, unconditional, patch 1, odd ratios.
+VARIANTS = [
+    {},
+    dict(num_classes=None),
+    dict(interface_dim=48, latent_dim=32, rw_num_heads=4),
+    dict(patch_size=1, latent_mlp_ratio=3, interface_mlp_ratio=1),
+    dict(image_shape=(8, 4, 3), num_blocks=1, block_depth=3),
+]
+
+
+@pytest.mark.parametrize("overrides", VARIANTS)
+def test_count_params_matches_the_built_model(overrides):
+    backbone = tiny_backbone(**overrides)
+    assert count_params(backbone) == backbone.count_params()
+    assert count_params(backbone.get_config()) == backbone.count_params()
+
+
+def test_cifar10_counts_match_the_official_numbers():
+    # 30.95 M parameters (the paper) and 8.59 GFLOPs (a multiply-add counts
+    # 2, attention included).
+    assert count_params(CIFAR10) == 30_951_180
+    assert count_flops(CIFAR10) / 1e9 == pytest.approx(8.59, rel=2e-3)
+
+
+def test_counts_accept_a_generator_and_reject_other_things():
+    backbone = tiny_backbone()
+    generator = keras_rin.RINImageGenerator(backbone)
+    assert count_flops(generator) == count_flops(backbone)
+    with pytest.raises(ValueError, match="backbone config"):
+        count_flops(42)
+    with pytest.raises(ValueError, match="lacks"):
+        count_params({"image_shape": (8, 8, 1)})
+
+
+def _inputs(backbone, batch):
+    inputs = {
+        "noisy_images": np.zeros((batch,) + backbone.image_shape, "float32"),
+        "noise_levels": np.full((batch,), 0.5, "float32"),
+        "latents": np.zeros((batch,) + backbone.latent_shape, "float32"),
+    }
+    if backbone.num_classes:
+        inputs["labels"] = np.zeros((batch,), "int32")
+    return inputs
+
+
+@pytest.mark.skipif(
+    keras.config.backend() != "torch", reason="PyTorch's flop counter"
+)
+@pytest.mark.parametrize("overrides", VARIANTS)
+def test_count_flops_matches_torch_flop_counter(overrides, monkeypatch):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    # The counter does not look inside the fused CPU attention kernel, so
+    # attention runs as the two matrix products it computes.
+    def explicit_attention(query, key, value, scale=None, **kwargs):
+        scale = query.shape[-1] ** -0.5 if scale is None else scale
+        weights = torch.softmax(query @ key.transpose(-2, -1) * scale, -1)
+        return weights @ value
+
+    monkeypatch.setattr(
+        torch.nn.functional,
+        "scaled_dot_product_attention",
+        explicit_attention,
+    )
+    backbone = tiny_backbone(**overrides)
+    batch = 3
+    counter = FlopCounterMode(display=False)
+    with counter:
+        backbone(_inputs(backbone, batch))
+    assert counter.get_total_flops() == batch * count_flops(backbone)
+
+
+@pytest.mark.skipif(keras.config.backend() != "jax", reason="the XLA graph")
+@pytest.mark.parametrize("overrides", VARIANTS)
+def test_count_flops_matches_the_matrix_products_of_the_xla_graph(overrides):
+    import jax
+
+    backbone = tiny_backbone(**overrides)
+    batch = 2
+
+    def forward(trainable, non_trainable, inputs):
+        outputs, _ = backbone.stateless_call(trainable, non_trainable, inputs)
+        return outputs["prediction"]
+
+    lowered = jax.jit(forward).lower(
+        [v.value for v in backbone.trainable_variables],
+        [v.value for v in backbone.non_trainable_variables],
+        _inputs(backbone, batch),
+    )
+    graph_flops = _matrix_product_flops(lowered.as_text(dialect="hlo"))
+    assert graph_flops == batch * count_flops(backbone)
+    # XLA's own cost analysis also counts element-wise work (LayerNorm,
+    # GELU, softmax), so it can only be larger.
+    cost = lowered.compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    assert cost["flops"] >= graph_flops
+
+
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT\s+)?([\w.\-]+) = \w+\[([\d,]*)\]")
+
+
+def _matrix_product_flops(hlo_text):
+    """FLOPs of every dot and convolution in an HLO module (a multiply-add
+    counts 2)."""
+    shapes = {}
+    for line in hlo_text.splitlines():
+        match = _INSTRUCTION.match(line)
+        if match:
+            dims = match.group(2)
+            shapes[match.group(1)] = [int(d) for d in dims.split(",") if d]
+    total = 0
+    for line in hlo_text.splitlines():
+        match = _INSTRUCTION.match(line)
+        if not match:
+            continue
+        output = math.prod(shapes[match.group(1)])
+        if " dot(" in line:
+            lhs = re.search(r" dot\(([\w.\-]+),", line).group(1)
+            contracting = re.search(r"lhs_contracting_dims=\{([\d,]*)\}", line)
+            dims = [int(d) for d in contracting.group(1).split(",") if d]
+            total += 2 * output * math.prod(shapes[lhs][d] for d in dims)
+        elif " convolution(" in line:
+            kernel = re.search(r" convolution\([\w.\-]+, ([\w.\-]+)\)", line)
+            kernel_shape = shapes[kernel.group(1)]
+            labels = re.search(r"dim_labels=\w+_(\w+)->", line).group(1)
+            out_features = kernel_shape[labels.index("o")]
+            total += 2 * output * math.prod(kernel_shape) // out_features
+    return total
+
+
+def test_tiny_config_flops_by_hand():
+    # Written out term by term for TINY_CONFIG, as a readable cross-check.
+    n, m, dz, dx, rw = 16, 12, 32, 16, 16
+    stem = readout = n * 4 * dx
+    embeddings = dz // 4 * dz + dz * dz + 3 * dz
+    self_conditioning = m * 2 * 2 * dz * dz
+    read = 2 * m * dz * rw + 2 * n * dx * rw + 2 * m * n * rw + m * 4 * dz * dz
+    compute = 4 * m * dz * dz + 2 * m * m * dz + m * 4 * dz * dz
+    write = 2 * n * dx * rw + 2 * m * dz * rw + 2 * n * m * rw + n * 4 * dx**2
+    macs = stem + readout + embeddings + self_conditioning
+    macs += 2 * (read + compute + write)
+    assert count_flops(TINY_CONFIG) == 2 * macs
