@@ -1,4 +1,5 @@
 import os
+
 import pytest
 
 tomllib = pytest.importorskip("tomllib")

@@ -1,8 +1,9 @@
 """Writes `config.json`, `metadata.json` and the model card `README.md` of
-the paper's architecture-only presets in `applications/` (Tables C.1 / C.2 of the RIN paper and the
-official CIFAR-10 configuration), without building the models: parameters
-and FLOPs come from `keras_rin.utils`' analytic counters, which the tests
-check against built models and the backends' own cost analysis.
+the paper's architecture-only presets in `applications/` (Tables C.1 / C.2
+of the RIN paper and the official CIFAR-10 configuration), without
+building the models: parameters and FLOPs come from the analytic counters
+of `keras_rin.utils`, which the tests check against built models and the
+backends' own cost analysis.
 
     python tools/write_paper_presets.py
 """
