@@ -55,19 +55,38 @@ def save_preset(model, directory, description=None):
         old_metadata = registry.read_metadata(directory)
         if description is None:
             description = old_metadata.get("description", "")
-        _write_json(
-            os.path.join(staging, registry.CONFIG_FILE),
-            keras.saving.serialize_keras_object(model),
-        )
+        config = model_config(model)
+        _write_json(os.path.join(staging, registry.CONFIG_FILE), config)
         _write_json(
             os.path.join(staging, registry.METADATA_FILE),
             preset_metadata(model, description),
         )
-        model.save_weights(os.path.join(staging, registry.WEIGHTS_FILE))
+        _save_model_weights(
+            model, config, os.path.join(staging, registry.WEIGHTS_FILE)
+        )
         _swap_into_place(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def model_config(model):
+    """The serialised model without its training state (a preset is for
+    inference and fine-tuning: it is loaded uncompiled)."""
+    config = keras.saving.serialize_keras_object(model)
+    config.pop("compile_config", None)
+    return config
+
+
+def _save_model_weights(model, config, path):
+    # `save_weights` of a compiled model also writes the optimizer's
+    # variables; a preset holds the model's weights only, so they are saved
+    # from an uncompiled copy.
+    if getattr(model, "optimizer", None) is not None:
+        copy = keras.saving.deserialize_keras_object(config)
+        copy.set_weights(model.get_weights())
+        model = copy
+    model.save_weights(path)
 
 
 def preset_metadata(model, description=""):

@@ -1,33 +1,63 @@
 import importlib.util
+import json
 import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import keras_rin
+
 pytest.importorskip("sklearn")
 
-EXAMPLE = os.path.join(
-    os.path.dirname(__file__), "..", "..", "examples", "quickstart.py"
-)
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("quickstart", EXAMPLE)
+def _load_example(name):
+    path = os.path.join(EXAMPLES, f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 @pytest.mark.parametrize("mixed_precision", [False, True])
-def test_quickstart_fits_and_writes_a_sample_grid(tmp_path, mixed_precision):
-    quickstart = _load_example()
-    output = os.path.join(tmp_path, "samples.png")
-    model, samples = quickstart.main(
-        mixed_precision=mixed_precision, output=output, smoke=True
+def test_digits_trains_saves_a_preset_and_a_grid(tmp_path, mixed_precision):
+    digits = _load_example("digits")
+    output = os.path.join(tmp_path, "my_digits")
+    model, samples = digits.main(
+        output=output, mixed_precision=mixed_precision, smoke=True
     )
-    assert samples.shape == (80, 8, 8, 1)
+    assert samples.shape == (100, 8, 8, 1)
     assert np.all((samples >= 0) & (samples <= 1))
     assert len(model.history.history["loss"]) == 1
-    with Image.open(output) as grid:
-        assert grid.size == (8 * 33 + 1, 10 * 33 + 1)
+    with Image.open(output + "_samples.png") as grid:
+        assert grid.size == (10 * 33 + 1, 10 * 33 + 1)
+    loaded = keras_rin.RINImageGenerator.from_preset(output)
+    assert loaded.count_params() == model.count_params()
+    with open(os.path.join(output, "metadata.json")) as file:
+        assert "digits" in json.load(file)["description"]
+
+
+def test_evaluate_digits_reports_every_number(tmp_path):
+    digits = _load_example("digits")
+    preset = os.path.join(tmp_path, "smoke_digits")
+    digits.main(output=preset, smoke=True)
+    evaluate = _load_example("evaluate_digits")
+    results = evaluate.evaluate(
+        preset,
+        per_class=2,
+        num_steps=2,
+        samples_path=os.path.join(tmp_path, "samples.png"),
+    )
+    assert results["num_samples"] == 20
+    assert results["classifier_test_accuracy"] > 0.9
+    assert 0 <= results["sample_accuracy"] <= 1
+    assert len(results["sample_accuracy_per_class"]) == 10
+    assert results["frechet_distance_train_vs_test"] >= 0
+    # A barely trained model is far from the real digits.
+    assert (
+        results["frechet_distance_samples_vs_test"]
+        > results["frechet_distance_train_vs_test"]
+    )
+    evaluate.print_table(results)

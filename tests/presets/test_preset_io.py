@@ -230,3 +230,15 @@ def test_a_preset_of_another_class_is_rejected(saved_preset):
 def test_resolve_handle_prefers_built_in_names():
     directory = preset_io.resolve_handle("rin_cifar10")
     assert os.path.isfile(os.path.join(directory, "config.json"))
+
+
+def test_a_compiled_model_saves_without_its_optimizer(tmp_path):
+    model = tiny_generator()
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3, use_ema=True))
+    images = np.random.default_rng(0).uniform(size=(8, 8, 8, 1))
+    model.fit(images, np.arange(8) % 3, batch_size=4, epochs=1, verbose=0)
+    directory = os.path.join(tmp_path, "trained")
+    model.save_to_preset(directory)
+    loaded = keras_rin.RINImageGenerator.from_preset(directory)
+    assert weights_equal(loaded, model)
+    assert getattr(loaded, "optimizer", None) is None
