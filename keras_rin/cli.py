@@ -16,7 +16,7 @@ _MAX_CLASS_COLUMNS = 16
 _DEFAULT_PER_CLASS = 8
 _DEFAULT_UNCONDITIONAL = 16
 # Small images are magnified to at least this many pixels a side.
-_MIN_CELL_PIXELS = 32
+_MIN_CELL_PIXELS = 48
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -75,8 +75,7 @@ def _build_parser():
     generate.add_argument(
         "--guidance-scale",
         type=float,
-        default=1.0,
-        help="classifier-free guidance weight (1: none)",
+        help="classifier-free guidance weight (1: none; default: the preset's)",
     )
     generate.add_argument("--batch-size", type=_positive_int)
     generate.add_argument(
@@ -189,6 +188,7 @@ def _info(args):
         ("blocks", f"{backbone.num_blocks} x depth {backbone.block_depth}"),
         ("prediction target", model.prediction_target),
         ("input scale", model.input_scale),
+        ("guidance scale", model.guidance_scale),
         ("weights", "yes" if _has_weights(args.preset) else "no"),
     ]
     width = max(len(key) for key, _ in rows)

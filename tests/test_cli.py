@@ -40,8 +40,8 @@ def test_generate_writes_a_grid(tiny_preset, tmp_path, capsys):
     assert cli.main(argv + ["--output", output, "--seed", "3"]) == 0
     assert "Saved 4 images" in capsys.readouterr().out
     with Image.open(output) as grid:
-        # One row of four 8x8 images magnified 4x, with 1-pixel padding.
-        assert grid.size == (4 * 33 + 1, 33 + 1)
+        # One row of four 8x8 images magnified 6x, with 1-pixel padding.
+        assert grid.size == (4 * 49 + 1, 49 + 1)
 
 
 def test_generate_defaults_to_every_class(tiny_preset, tmp_path):
@@ -50,7 +50,7 @@ def test_generate_defaults_to_every_class(tiny_preset, tmp_path):
     assert cli.main(argv + ["--output", output]) == 0
     with Image.open(output) as grid:
         # Three classes, 8 samples each: 3 columns, 8 rows.
-        assert grid.size == (3 * 33 + 1, 8 * 33 + 1)
+        assert grid.size == (3 * 49 + 1, 8 * 49 + 1)
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,9 @@ class RINImageGenerator(PresetMixin, keras.Model):
         input_scale: float > 0, the input scaling factor `b` of Chen (2023):
             images are mapped to `[-b, b]`.
         seed: int or None, seed of the training noise.
+        guidance_scale: float >= 0, the classifier-free guidance weight
+            `generate` uses when it is not given one (1: no guidance). A
+            preset stores the value its model card recommends.
         **kwargs: base model arguments (`name`, ...).
 
     Example:
@@ -88,6 +91,7 @@ class RINImageGenerator(PresetMixin, keras.Model):
         label_dropout_rate=0.0,
         input_scale=1.0,
         seed=None,
+        guidance_scale=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -102,6 +106,7 @@ class RINImageGenerator(PresetMixin, keras.Model):
         )
         validation.check_rate("label_dropout_rate", label_dropout_rate)
         validation.check_positive_number("input_scale", input_scale)
+        _check_guidance_scale(guidance_scale, backbone.num_classes)
         if label_dropout_rate and not backbone.num_classes:
             raise ValueError(
                 "`label_dropout_rate` needs a class-conditional backbone "
@@ -119,6 +124,7 @@ class RINImageGenerator(PresetMixin, keras.Model):
         self.label_dropout_rate = label_dropout_rate
         self.input_scale = input_scale
         self.seed = seed
+        self.guidance_scale = guidance_scale
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._sampling_functions = {}
         # The backbone is built; marking the model built keeps `fit` from
@@ -376,7 +382,7 @@ class RINImageGenerator(PresetMixin, keras.Model):
         sampler="ddpm",
         seed=None,
         batch_size=None,
-        guidance_scale=1.0,
+        guidance_scale=None,
         clip_x0=True,
         verbose="auto",
     ):
@@ -397,6 +403,8 @@ class RINImageGenerator(PresetMixin, keras.Model):
             guidance_scale: float >= 0, classifier-free guidance weight `w`
                 in `eps_uncond + w * (eps_cond - eps_uncond)`; 1 means no
                 guidance. Needs a model trained with `label_dropout_rate > 0`.
+                None uses the model's `guidance_scale` (1 unless the preset
+                says otherwise).
             clip_x0: bool, clip the clean-image estimate at each step.
             verbose: `"auto"`, 0 or 1: show a progress bar.
 
@@ -404,6 +412,8 @@ class RINImageGenerator(PresetMixin, keras.Model):
             float32 NumPy array `(num_images, height, width, channels)` in
             [0, 1].
         """
+        if guidance_scale is None:
+            guidance_scale = self.guidance_scale
         labels, num_images = self._check_generate_args(
             num_images,
             labels,
@@ -595,26 +605,12 @@ class RINImageGenerator(PresetMixin, keras.Model):
             raise ValueError(
                 f"`seed` must be an int or None. Received: seed={seed!r}"
             )
-        if (
-            isinstance(guidance_scale, bool)
-            or not isinstance(guidance_scale, (int, float))
-            or not math.isfinite(guidance_scale)
-            or guidance_scale < 0
-        ):
-            raise ValueError(
-                "`guidance_scale` must be a finite number >= 0. "
-                f"Received: guidance_scale={guidance_scale!r}"
-            )
+        _check_guidance_scale(guidance_scale, self.num_classes)
         if not self.num_classes:
             if labels is not None:
                 raise ValueError(
                     "This model is unconditional (num_classes=None): "
                     f"`labels` must be None. Received: labels={labels!r}"
-                )
-            if guidance_scale != 1.0:
-                raise ValueError(
-                    "`guidance_scale` needs a class-conditional model. "
-                    f"Received: guidance_scale={guidance_scale}"
                 )
             if num_images is None:
                 raise ValueError("`num_images` is required. Received: None")
@@ -662,6 +658,7 @@ class RINImageGenerator(PresetMixin, keras.Model):
                 "label_dropout_rate": self.label_dropout_rate,
                 "input_scale": self.input_scale,
                 "seed": self.seed,
+                "guidance_scale": self.guidance_scale,
             }
         )
         return config
@@ -674,6 +671,24 @@ class RINImageGenerator(PresetMixin, keras.Model):
                 config["backbone"]
             )
         return cls(**config)
+
+
+def _check_guidance_scale(guidance_scale, num_classes):
+    if (
+        isinstance(guidance_scale, bool)
+        or not isinstance(guidance_scale, (int, float))
+        or not math.isfinite(guidance_scale)
+        or guidance_scale < 0
+    ):
+        raise ValueError(
+            "`guidance_scale` must be a finite number >= 0. "
+            f"Received: guidance_scale={guidance_scale!r}"
+        )
+    if not num_classes and guidance_scale != 1.0:
+        raise ValueError(
+            "`guidance_scale` needs a class-conditional model. "
+            f"Received: guidance_scale={guidance_scale}"
+        )
 
 
 def _normal_like(x, template, seed_state):

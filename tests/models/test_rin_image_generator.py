@@ -111,6 +111,22 @@ def test_classifier_free_guidance_changes_samples(trained):
     assert np.abs(guided - plain).max() > 1e-3
 
 
+def test_the_model_guidance_scale_is_the_default(trained):
+    model, _ = trained
+    guided = _generate(model, sampler="ddim", guidance_scale=3.0)
+    model.guidance_scale = 3.0
+    try:
+        np.testing.assert_allclose(_generate(model, sampler="ddim"), guided)
+    finally:
+        model.guidance_scale = 1.0
+    config = keras_rin.RINImageGenerator(
+        model.backbone, guidance_scale=2.5
+    ).get_config()
+    assert config["guidance_scale"] == 2.5
+    with pytest.raises(ValueError, match="`guidance_scale` must be"):
+        keras_rin.RINImageGenerator(model.backbone, guidance_scale=-1)
+
+
 def test_generate_shows_a_progress_bar(trained, capsys):
     model, _ = trained
     _generate(model, num_steps=4, verbose=1)
