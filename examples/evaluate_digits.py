@@ -63,7 +63,7 @@ def evaluate(
     per_class=PER_CLASS,
     num_steps=SAMPLING_STEPS,
     sampler="ddpm",
-    guidance_scale=1.0,
+    guidance_scale=None,
     samples_path="evaluate_digits.png",
 ):
     train_images, train_labels = keras_rin.data.load_digits("train")
@@ -72,6 +72,8 @@ def evaluate(
     classifier_accuracy = classifier.score(flatten(test_images), test_labels)
 
     model = keras_rin.RINImageGenerator.from_preset(preset)
+    if guidance_scale is None:
+        guidance_scale = model.guidance_scale
     requested = np.repeat(np.arange(10), per_class)
     samples = model.generate(
         labels=requested,
@@ -142,7 +144,11 @@ if __name__ == "__main__":
     parser.add_argument("--per-class", type=int, default=PER_CLASS)
     parser.add_argument("--steps", type=int, default=SAMPLING_STEPS)
     parser.add_argument("--sampler", default="ddpm", choices=("ddpm", "ddim"))
-    parser.add_argument("--guidance-scale", type=float, default=1.0)
+    parser.add_argument(
+        "--guidance-scale",
+        type=float,
+        help="classifier-free guidance weight (default: the preset's)",
+    )
     parser.add_argument("--samples", default="evaluate_digits.png")
     parser.add_argument("--output", default="evaluate_digits.json")
     args = parser.parse_args()
