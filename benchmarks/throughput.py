@@ -11,7 +11,6 @@ whatever machine runs it; compare backends on the same machine.
 
 import argparse
 import json
-import os
 import time
 
 import keras
@@ -19,7 +18,6 @@ import numpy as np
 
 import keras_rin
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = {
     "small": dict(
         image_shape=(32, 32, 3),
@@ -39,11 +37,8 @@ CONFIGS = {
 def backbone_config(name):
     if name in CONFIGS:
         return CONFIGS[name]
-    path = os.path.join(
-        HERE, "..", "applications", f"rin_{name}", "config.json"
-    )
-    with open(path) as file:
-        return json.load(file)["backbone"]
+    model = keras_rin.RINImageGenerator.from_preset(f"rin_{name}")
+    return model.backbone.get_config()
 
 
 def measure(config_name, batch_size, train_steps, sampling_steps):

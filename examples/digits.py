@@ -11,8 +11,8 @@ model trains on a fixed 1,347-digit split and the other 450 are held out for
 
 It saves a preset directory (load it with
 `keras_rin.RINImageGenerator.from_preset("my_digits")`) and a PNG grid with
-one row per class. The shipped preset came from the default settings: about
-25 minutes on a 2-core CPU with JAX.
+one row per class. The shipped preset came from the default settings: 22
+minutes on a 2-core CPU with JAX (see applications/rin_digits/README.md).
 """
 
 import argparse
@@ -33,7 +33,7 @@ WEIGHT_DECAY = 0.01
 EMA_MOMENTUM = 0.999
 LABEL_DROPOUT_RATE = 0.1
 SAMPLING_STEPS = 100
-GUIDANCE_SCALE = 2.0
+GUIDANCE_SCALE = 1.0
 SAMPLES_PER_CLASS = 10
 SAMPLE_EVERY_EPOCHS = 100
 DESCRIPTION = (
@@ -43,7 +43,8 @@ DESCRIPTION = (
 
 # The network: 16 interface tokens (2x2 patches) and 16 latents (14 learned,
 # plus the noise-level and class tokens). Small enough for about 11,000
-# updates in 25 minutes on a 2-core CPU, which matters more here than width.
+# updates in about 22 minutes on a 2-core CPU, which matters more here than
+# width.
 BACKBONE = dict(
     image_shape=(8, 8, 1),
     patch_size=2,

@@ -51,6 +51,9 @@ def save_preset(model, directory, description=None):
         prefix=f".{os.path.basename(directory)}.partial-", dir=parent
     )
     try:
+        # mkdtemp makes a private (0700) directory; a preset gets the
+        # permissions of any new directory.
+        os.chmod(staging, 0o777 & ~_current_umask())
         _copy_extra_files(directory, staging)
         old_metadata = registry.read_metadata(directory)
         if description is None:
@@ -292,6 +295,12 @@ def _swap_into_place(staging, directory):
     os.rename(directory, retired)
     os.rename(staging, directory)
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write_json(path, content):

@@ -1,4 +1,3 @@
-import json
 import os
 
 import keras
@@ -11,16 +10,6 @@ from tests.conftest import TINY_CONFIG
 from tests.conftest import set_self_conditioning_weights
 from tests.conftest import tiny_backbone
 from tests.fixtures import make_reference
-
-APPLICATIONS = os.path.join(
-    os.path.dirname(__file__), "..", "..", "applications"
-)
-
-
-def _cifar10_config():
-    path = os.path.join(APPLICATIONS, "rin_cifar10", "config.json")
-    with open(path) as file:
-        return json.load(file)
 
 
 def _inputs(batch=2, num_classes=3, seed=0):
@@ -37,15 +26,6 @@ def _inputs(batch=2, num_classes=3, seed=0):
 
 def _numpy(outputs):
     return {k: ops.convert_to_numpy(v) for k, v in outputs.items()}
-
-
-def test_cifar10_configuration_has_the_papers_parameter_count():
-    config = _cifar10_config()
-    backbone = keras_rin.RINBackbone(**config["backbone"])
-    assert backbone.num_tokens == 256
-    assert backbone.count_params() == pytest.approx(30.95e6, rel=0.005)
-    generator = keras_rin.RINImageGenerator(backbone, **config["generator"])
-    assert generator.self_conditioning_rate == 0.9
 
 
 def test_output_shapes_and_dtypes():

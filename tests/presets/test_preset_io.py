@@ -242,3 +242,10 @@ def test_a_compiled_model_saves_without_its_optimizer(tmp_path):
     loaded = keras_rin.RINImageGenerator.from_preset(directory)
     assert weights_equal(loaded, model)
     assert getattr(loaded, "optimizer", None) is None
+
+
+def test_a_saved_preset_has_ordinary_permissions(saved_preset):
+    _, directory = saved_preset
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(directory).st_mode & 0o777 == 0o777 & ~mask
