@@ -1,4 +1,6 @@
+import json
 import math
+import os
 import re
 
 import keras
@@ -11,20 +13,12 @@ from keras_rin.utils import count_params
 from tests.conftest import TINY_CONFIG
 from tests.conftest import tiny_backbone
 
-CIFAR10 = dict(
-    image_shape=(32, 32, 3),
-    patch_size=2,
-    num_latents=128,
-    latent_dim=512,
-    interface_dim=256,
-    num_blocks=3,
-    block_depth=2,
-    latent_num_heads=16,
-    rw_num_heads=8,
-    latent_mlp_ratio=4,
-    interface_mlp_ratio=2,
-    num_classes=10,
-)
+
+def _cifar10_backbone_config():
+    directory = keras_rin.RINImageGenerator.presets["rin_cifar10"]["path"]
+    with open(os.path.join(directory, "config.json")) as file:
+        return json.load(file)["config"]["backbone"]["config"]
+
 
 # Interface wider than the latents, unconditional, patch 1, odd ratios.
 VARIANTS = [
@@ -46,8 +40,9 @@ def test_count_params_matches_the_built_model(overrides):
 def test_cifar10_counts_match_the_official_numbers():
     # 30.95 M parameters (the paper) and 8.59 GFLOPs (a multiply-add counts
     # 2, attention included).
-    assert count_params(CIFAR10) == 30_951_180
-    assert count_flops(CIFAR10) / 1e9 == pytest.approx(8.59, rel=2e-3)
+    config = _cifar10_backbone_config()
+    assert count_params(config) == 30_951_180
+    assert count_flops(config) / 1e9 == pytest.approx(8.59, rel=2e-3)
 
 
 def test_counts_accept_a_generator_and_reject_other_things():
