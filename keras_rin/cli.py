@@ -9,6 +9,7 @@ one. The backend comes from `KERAS_BACKEND`, as for any Keras program.
 
 import argparse
 import math
+import os
 import sys
 
 # Classes up to this many get one grid column each by default.
@@ -163,47 +164,51 @@ def _list_presets(args):
 
 
 def _info(args):
+    # Read from the config alone: building the ImageNet-1024 model only to
+    # describe it would take minutes and gigabytes.
     import keras_rin
+    from keras_rin.presets import preset_io
+    from keras_rin.presets import registry
 
-    model = keras_rin.RINImageGenerator.from_preset(
-        args.preset, load_weights=False
+    directory, config = preset_io.read_preset(
+        args.preset, keras_rin.RINImageGenerator
     )
-    backbone = model.backbone
+    generator = config["config"]
+    backbone = generator["backbone"]["config"]
+    height, width, channels = backbone["image_shape"]
+    patch = backbone["patch_size"]
+    weights = os.path.isfile(os.path.join(directory, registry.WEIGHTS_FILE))
     rows = [
         ("preset", args.preset),
-        ("parameters", f"{keras_rin.utils.count_params(model):,}"),
+        ("parameters", f"{keras_rin.utils.count_params(backbone):,}"),
         (
             "GFLOPs",
-            f"{keras_rin.utils.count_flops(model) / 1e9:.2f} "
+            f"{keras_rin.utils.count_flops(backbone) / 1e9:.2f} "
             "(one image, one forward pass, multiply-add = 2)",
         ),
-        ("image shape", "x".join(map(str, backbone.image_shape))),
-        ("classes", backbone.num_classes or "unconditional"),
+        ("image shape", f"{height}x{width}x{channels}"),
+        ("classes", backbone.get("num_classes") or "unconditional"),
         (
             "interface",
-            f"{backbone.num_tokens} tokens ({backbone.patch_size}x"
-            f"{backbone.patch_size} patches) of dim {backbone.interface_dim}",
+            f"{(height // patch) * (width // patch)} tokens ({patch}x{patch} "
+            f"patches) of dim {backbone['interface_dim']}",
         ),
-        ("latents", f"{backbone.num_latents} of dim {backbone.latent_dim}"),
-        ("blocks", f"{backbone.num_blocks} x depth {backbone.block_depth}"),
-        ("prediction target", model.prediction_target),
-        ("input scale", model.input_scale),
-        ("guidance scale", model.guidance_scale),
-        ("weights", "yes" if _has_weights(args.preset) else "no"),
+        (
+            "latents",
+            f"{backbone['num_latents']} of dim {backbone['latent_dim']}",
+        ),
+        (
+            "blocks",
+            f"{backbone['num_blocks']} x depth {backbone['block_depth']}",
+        ),
+        ("prediction target", generator["prediction_target"]),
+        ("input scale", generator["input_scale"]),
+        ("guidance scale", generator.get("guidance_scale", 1.0)),
+        ("weights", "yes" if weights else "no"),
     ]
     width = max(len(key) for key, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
-
-
-def _has_weights(handle):
-    import os
-
-    from keras_rin.presets import preset_io
-    from keras_rin.presets import registry
-
-    directory = preset_io.resolve_handle(handle)
-    return os.path.isfile(os.path.join(directory, registry.WEIGHTS_FILE))
 
 
 def _int_list(text):

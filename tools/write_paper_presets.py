@@ -182,6 +182,7 @@ def serialized_model(backbone, generator):
         "label_dropout_rate": 0.0,
         "input_scale": 1.0,
         "seed": None,
+        "guidance_scale": 1.0,
         **generator,
     }
     return {

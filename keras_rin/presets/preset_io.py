@@ -123,8 +123,7 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
     Returns:
         The model.
     """
-    directory = resolve_handle(handle, cls)
-    config = _read_config(handle, directory, cls)
+    directory, config = read_preset(handle, cls)
     if overrides:
         config = dict(config, config={**config["config"], **overrides})
     model = keras.saving.deserialize_keras_object(config)
@@ -132,6 +131,17 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
     if load_weights and os.path.isfile(weights):
         _load_weights(handle, model, weights, cls)
     return model
+
+
+def read_preset(handle, cls=None):
+    """The local directory of a preset and its serialised config, without
+    building the model.
+
+    Returns:
+        `(directory, config)`, `config` being the parsed `config.json`.
+    """
+    directory = resolve_handle(handle, cls)
+    return directory, _read_config(handle, directory, cls)
 
 
 def resolve_handle(handle, cls=None):
