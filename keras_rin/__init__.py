@@ -9,12 +9,18 @@ from keras_rin import presets
 from keras_rin import utils
 from keras_rin import visualization
 from keras_rin.models.rin_backbone import RINBackbone
+from keras_rin.models.rin_diffusion_model import RINDiffusionModel
 from keras_rin.models.rin_image_generator import RINImageGenerator
+from keras_rin.models.rin_video_backbone import RINVideoBackbone
+from keras_rin.models.rin_video_predictor import RINVideoPredictor
 from keras_rin.version import __version__
 
 __all__ = [
     "RINBackbone",
+    "RINDiffusionModel",
     "RINImageGenerator",
+    "RINVideoBackbone",
+    "RINVideoPredictor",
     "__version__",
     "data",
     "diffusion",

@@ -10,6 +10,8 @@ from keras_rin.layers.noise_level_embedding import NoiseLevelEmbedding
 from keras_rin.layers.rin_attention import RINAttention
 from keras_rin.layers.rin_block import RINBlock
 from keras_rin.layers.rin_mlp import RINMLP
+from keras_rin.layers.video_patch_readout import VideoPatchReadout
+from keras_rin.layers.video_patch_tokenizer import VideoPatchTokenizer
 
 __all__ = [
     "ClassEmbedding",
@@ -22,4 +24,6 @@ __all__ = [
     "RINAttention",
     "RINBlock",
     "RINMLP",
+    "VideoPatchReadout",
+    "VideoPatchTokenizer",
 ]

@@ -1,6 +1,15 @@
-"""The models: the RIN backbone and the diffusion models built on it."""
+"""The models: the RIN backbones and the diffusion models built on them."""
 
 from keras_rin.models.rin_backbone import RINBackbone
+from keras_rin.models.rin_diffusion_model import RINDiffusionModel
 from keras_rin.models.rin_image_generator import RINImageGenerator
+from keras_rin.models.rin_video_backbone import RINVideoBackbone
+from keras_rin.models.rin_video_predictor import RINVideoPredictor
 
-__all__ = ["RINBackbone", "RINImageGenerator"]
+__all__ = [
+    "RINBackbone",
+    "RINDiffusionModel",
+    "RINImageGenerator",
+    "RINVideoBackbone",
+    "RINVideoPredictor",
+]

@@ -74,6 +74,9 @@ class RINBackbone(keras.Model):
     - [Jabri et al., 2023](https://arxiv.org/abs/2212.11972)
     """
 
+    # The name of the data input, and the data's axes for error messages.
+    data_input_name = "noisy_images"
+
     def __init__(
         self,
         image_shape,
@@ -96,29 +99,98 @@ class RINBackbone(keras.Model):
         **kwargs,
     ):
         image_shape = tuple(image_shape)
-        _check_config(
+        validation.check_positive_int("patch_size", patch_size)
+        _check_data_shape(
+            "image_shape",
             image_shape,
-            patch_size,
-            num_latents,
-            latent_dim,
-            interface_dim,
-            num_blocks,
-            block_depth,
-            latent_num_heads,
-            rw_num_heads,
-            latent_mlp_ratio,
-            interface_mlp_ratio,
-            num_classes,
-            dropout_rate,
-            drop_path_rate,
-            time_scaling,
+            ("height", "width", "channels"),
+            {"height": patch_size, "width": patch_size},
+            f"`patch_size`={patch_size}",
+        )
+
+        def make_tokenizer_and_readout():
+            tokenizer = ImagePatchTokenizer(
+                patch_size,
+                interface_dim,
+                epsilon,
+                dtype=dtype,
+                name="tokenizer",
+            )
+            readout = ImagePatchReadout(
+                patch_size,
+                image_shape,
+                epsilon,
+                dtype="float32",
+                name="readout",
+            )
+            return tokenizer, readout
+
+        self._init_network(
+            image_shape,
+            make_tokenizer_and_readout,
+            num_latents=num_latents,
+            latent_dim=latent_dim,
+            interface_dim=interface_dim,
+            num_blocks=num_blocks,
+            block_depth=block_depth,
+            latent_num_heads=latent_num_heads,
+            rw_num_heads=rw_num_heads,
+            latent_mlp_ratio=latent_mlp_ratio,
+            interface_mlp_ratio=interface_mlp_ratio,
+            num_classes=num_classes,
+            dropout_rate=dropout_rate,
+            drop_path_rate=drop_path_rate,
+            time_scaling=time_scaling,
+            epsilon=epsilon,
+            dtype=dtype,
+            **kwargs,
+        )
+        self.image_shape = image_shape
+        self.patch_size = patch_size
+
+    def _init_network(
+        self,
+        data_shape,
+        make_tokenizer_and_readout,
+        num_latents,
+        latent_dim,
+        interface_dim,
+        num_blocks,
+        block_depth,
+        latent_num_heads,
+        rw_num_heads,
+        latent_mlp_ratio,
+        interface_mlp_ratio,
+        num_classes,
+        dropout_rate,
+        drop_path_rate,
+        time_scaling,
+        epsilon,
+        dtype,
+        **kwargs,
+    ):
+        """Builds the functional network around a tokenizer and a readout
+        (made by `make_tokenizer_and_readout()` once the arguments are
+        checked): the image and the video backbones differ only in those."""
+        _check_config(
+            num_latents=num_latents,
+            latent_dim=latent_dim,
+            interface_dim=interface_dim,
+            num_blocks=num_blocks,
+            block_depth=block_depth,
+            latent_num_heads=latent_num_heads,
+            rw_num_heads=rw_num_heads,
+            latent_mlp_ratio=latent_mlp_ratio,
+            interface_mlp_ratio=interface_mlp_ratio,
+            num_classes=num_classes,
+            dropout_rate=dropout_rate,
+            drop_path_rate=drop_path_rate,
+            time_scaling=time_scaling,
         )
         num_learned = num_latents - 1 - (1 if num_classes else 0)
 
         # === Layers ===
-        tokenizer = ImagePatchTokenizer(
-            patch_size, interface_dim, epsilon, dtype=dtype, name="tokenizer"
-        )
+        tokenizer, readout = make_tokenizer_and_readout()
         learned_latents = LearnedLatents(
             num_learned, latent_dim, dtype=dtype, name="learned_latents"
         )
@@ -148,19 +220,17 @@ class RINBackbone(keras.Model):
             )
             for i in range(num_blocks)
         ]
-        readout = ImagePatchReadout(
-            patch_size, image_shape, epsilon, dtype="float32", name="readout"
-        )
 
         # === Functional model ===
+        name = self.data_input_name
         inputs = {
-            "noisy_images": keras.Input(image_shape, name="noisy_images"),
+            name: keras.Input(data_shape, name=name),
             "noise_levels": keras.Input((), name="noise_levels"),
             "latents": keras.Input((num_latents, latent_dim), name="latents"),
         }
         if num_classes:
             inputs["labels"] = keras.Input((), dtype="int32", name="labels")
-        interface = tokenizer(inputs["noisy_images"])
+        interface = tokenizer(inputs[name])
         latents = learned_latents(inputs["noise_levels"])
         compute_dtype = latents.dtype
         tokens = [noise_level_embedding(inputs["noise_levels"])]
@@ -188,8 +258,6 @@ class RINBackbone(keras.Model):
         self.readout = readout
 
         # === Config ===
-        self.image_shape = image_shape
-        self.patch_size = patch_size
         self.num_latents = num_latents
         self.latent_dim = latent_dim
         self.interface_dim = interface_dim
@@ -212,6 +280,11 @@ class RINBackbone(keras.Model):
         return (height // self.patch_size) * (width // self.patch_size)
 
     @property
+    def data_shape(self):
+        """Shape of one example of the data, `image_shape` here."""
+        return self.image_shape
+
+    @property
     def latent_shape(self):
         """Shape of one example's latents, `(num_latents, latent_dim)`."""
         return (self.num_latents, self.latent_dim)
@@ -222,6 +295,11 @@ class RINBackbone(keras.Model):
             "trainable": self.trainable,
             "image_shape": self.image_shape,
             "patch_size": self.patch_size,
+            **self._network_config(),
+        }
+
+    def _network_config(self):
+        return {
             "num_latents": self.num_latents,
             "latent_dim": self.latent_dim,
             "interface_dim": self.interface_dim,
@@ -247,9 +325,25 @@ class RINBackbone(keras.Model):
         return cls(**config)
 
 
+def _check_data_shape(name, shape, axes, divisors, patch_description):
+    """Checks a data shape such as `(height, width, channels)` and that the
+    patch divides it; `divisors` maps axis names to their patch size."""
+    if len(shape) != len(axes) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
+    ):
+        raise ValueError(
+            f"`{name}` must be ({', '.join(axes)}) of positive integers. "
+            f"Received: {name}={shape}"
+        )
+    for axis, divisor in divisors.items():
+        if shape[axes.index(axis)] % divisor:
+            raise ValueError(
+                f"`{name}`: {axis} must be divisible by the patch "
+                f"({patch_description}). Received: {name}={shape}"
+            )
+
+
 def _check_config(
-    image_shape,
-    patch_size,
     num_latents,
     latent_dim,
     interface_dim,
@@ -264,15 +358,7 @@ def _check_config(
     drop_path_rate,
     time_scaling,
 ):
-    if len(image_shape) != 3 or not all(
-        isinstance(d, int) and d > 0 for d in image_shape
-    ):
-        raise ValueError(
-            "`image_shape` must be (height, width, channels) of positive "
-            f"integers. Received: image_shape={image_shape}"
-        )
     for name, value in [
-        ("patch_size", patch_size),
         ("num_latents", num_latents),
         ("latent_dim", latent_dim),
         ("interface_dim", interface_dim),
@@ -284,13 +370,6 @@ def _check_config(
         ("interface_mlp_ratio", interface_mlp_ratio),
     ]:
         validation.check_positive_int(name, value)
-    height, width, _ = image_shape
-    for name, size in [("height", height), ("width", width)]:
-        if size % patch_size:
-            raise ValueError(
-                f"Image {name} must be divisible by `patch_size`={patch_size}. "
-                f"Received: image_shape={image_shape}"
-            )
     if num_classes is not None:
         validation.check_positive_int("num_classes", num_classes)
     reserved = 1 + (1 if num_classes else 0)

@@ -52,7 +52,10 @@ def _tensorflow_function(fn, jit_compile):
     compiled = tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
 
     def call(*args):
-        return compiled(*(tf.convert_to_tensor(a) for a in args))
+        # None stays None (an absent optional input, traced as a constant).
+        return compiled(
+            *(a if a is None else tf.convert_to_tensor(a) for a in args)
+        )
 
     return call
 

@@ -1,6 +1,18 @@
-"""Pictures a person can open: image grids (PNG)."""
+"""Pictures a person can open: image grids (PNG), video GIFs and frame
+strips."""
 
 from keras_rin.visualization.image_grid import image_grid
 from keras_rin.visualization.image_grid import save_image_grid
+from keras_rin.visualization.video import frame_strip
+from keras_rin.visualization.video import save_frame_strip
+from keras_rin.visualization.video import save_video_gif
+from keras_rin.visualization.video import video_frames
 
-__all__ = ["image_grid", "save_image_grid"]
+__all__ = [
+    "frame_strip",
+    "image_grid",
+    "save_frame_strip",
+    "save_image_grid",
+    "save_video_gif",
+    "video_frames",
+]

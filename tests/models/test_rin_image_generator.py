@@ -359,7 +359,9 @@ def test_sampling_with_an_exact_denoiser_reproduces_the_data():
     x_data = ops.convert_to_tensor(data * 2 - 1)
     model = keras_rin.RINImageGenerator(tiny_backbone(num_classes=None))
 
-    def exact_denoiser(x, gamma, labels, latents, guided, guidance_scale):
+    def exact_denoiser(
+        x, gamma, labels, latents, context, guided, guidance_scale
+    ):
         distance = x[:, None] - ops.sqrt(gamma) * x_data[None]
         logits = -ops.sum(ops.square(distance), axis=(2, 3, 4))
         weights = ops.softmax(logits / (2 * (1 - gamma)), axis=-1)

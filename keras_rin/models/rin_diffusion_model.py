@@ -1,0 +1,777 @@
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_rin.diffusion import samplers
+from keras_rin.diffusion import schedules
+from keras_rin.diffusion import targets
+from keras_rin.models.rin_backbone import RINBackbone
+from keras_rin.presets.preset_mixin import PresetMixin
+from keras_rin.utils import validation
+from keras_rin.utils.compiled_function import compile_inference_function
+
+# A sampling call reports progress about this many times per batch.
+_PROGRESS_UPDATES_PER_BATCH = 10
+
+
+class RINDiffusionModel(PresetMixin, keras.Model):
+    """What every RIN diffusion model shares: the training forward with
+    latent self-conditioning, the loss, the compiled sampling loop with
+    classifier-free guidance, and the checks of the data given to `fit`.
+
+    Use `RINImageGenerator` or `RINVideoPredictor`; this base class is
+    public for those who build a new data type on it. A subclass sets
+    `data_key` (the name of the data in input dicts), `data_axes` (for
+    error messages) and `data_rank` (the backbone's data rank), and
+    overrides the three hooks that place the conditioning data:
+    `_split_context`, `_network_input` and `_target_part`.
+
+    Args:
+        backbone: a `RINBackbone` (or subclass) for the model's data.
+        train_schedule: noise schedule for training: a name (`"cosine"`,
+            `"sigmoid"`, `"linear"`), a dict `{"name": ..., **kwargs}` or a
+            `keras_rin.diffusion.NoiseSchedule`. Defaults to the official
+            `sigmoid(start=-3, end=3, tau=0.9)`.
+        sampling_schedule: noise schedule for sampling, same forms. Defaults
+            to `"cosine"`, as in the official evaluation.
+        prediction_target: `"eps"` (the paper's), `"x"` or `"v"`.
+        self_conditioning_rate: float in [0, 1], probability per training
+            example of latent self-conditioning. 0 disables it (and the
+            first pass).
+        label_dropout_rate: float in [0, 1), probability per training
+            example of dropping the label (classifier-free guidance).
+        input_scale: float > 0, the input scaling factor `b` of Chen (2023):
+            pixels are mapped to `[-b, b]`.
+        seed: int or None, seed of the training noise.
+        guidance_scale: float >= 0, the classifier-free guidance weight
+            `generate` uses when it is not given one (1: no guidance).
+        **kwargs: base model arguments (`name`, ...).
+
+    Reference:
+    - [Jabri et al., 2023](https://arxiv.org/abs/2212.11972)
+    """
+
+    data_key = "images"
+    data_axes = ("height", "width", "channels")
+    data_rank = 3
+    backbone_class_name = "RINBackbone"
+
+    def __init__(
+        self,
+        backbone,
+        train_schedule=None,
+        sampling_schedule="cosine",
+        prediction_target="eps",
+        self_conditioning_rate=0.9,
+        label_dropout_rate=0.0,
+        input_scale=1.0,
+        seed=None,
+        guidance_scale=1.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._check_backbone(backbone)
+        targets.check_prediction_target(prediction_target)
+        validation.check_rate(
+            "self_conditioning_rate", self_conditioning_rate, allow_one=True
+        )
+        validation.check_rate("label_dropout_rate", label_dropout_rate)
+        validation.check_positive_number("input_scale", input_scale)
+        check_guidance_scale(guidance_scale, backbone.num_classes)
+        if label_dropout_rate and not backbone.num_classes:
+            raise ValueError(
+                "`label_dropout_rate` needs a class-conditional backbone "
+                "(`num_classes` set). Received: "
+                f"label_dropout_rate={label_dropout_rate} with "
+                "num_classes=None"
+            )
+        if train_schedule is None:
+            train_schedule = schedules.SigmoidSchedule(-3.0, 3.0, 0.9)
+        self.backbone = backbone
+        self.train_schedule = schedules.get(train_schedule)
+        self.sampling_schedule = schedules.get(sampling_schedule)
+        self.prediction_target = prediction_target
+        self.self_conditioning_rate = self_conditioning_rate
+        self.label_dropout_rate = label_dropout_rate
+        self.input_scale = input_scale
+        self.seed = seed
+        self.guidance_scale = guidance_scale
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._sampling_functions = {}
+        # The backbone is built; marking the model built keeps `fit` from
+        # tracing `call` symbolically on a batch that lacks the labels.
+        self.built = True
+
+    def _check_backbone(self, backbone):
+        if (
+            not isinstance(backbone, RINBackbone)
+            or len(backbone.data_shape) != self.data_rank
+        ):
+            raise ValueError(
+                f"`backbone` must be a {self.backbone_class_name} (a RIN "
+                f"backbone for {self.data_key}: "
+                f"{', '.join(self.data_axes)}). Received: "
+                f"{type(backbone).__name__}"
+            )
+
+    @property
+    def num_classes(self):
+        return self.backbone.num_classes
+
+    # ------------------------------------------------------------------
+    # Where the conditioning data goes (overridden by the video model)
+    # ------------------------------------------------------------------
+
+    @property
+    def target_shape(self):
+        """Shape of the part of one example that the model generates."""
+        return tuple(self.backbone.data_shape)
+
+    def _split_context(self, x):
+        """Splits scaled data into `(context, part to generate)`."""
+        return None, x
+
+    def _network_input(self, x_t, context):
+        """The backbone's data input from the noisy part and the context."""
+        return x_t
+
+    def _target_part(self, prediction):
+        """The part of the backbone's prediction that the loss covers."""
+        return prediction
+
+    # ------------------------------------------------------------------
+    # Training forward
+    # ------------------------------------------------------------------
+
+    def call(self, inputs, training=False):
+        """The diffusion training forward.
+
+        Args:
+            inputs: the data, or a dict `{data_key: ..., "labels": ...}`,
+                or a tuple `(data, labels)`.
+            training: bool, enables dropout, drop-path and label dropout.
+
+        Returns:
+            A dict with the backbone's `"prediction"` and the regression
+            `"target"` of the generated part, both float32.
+        """
+        data, labels = self._unpack_inputs(inputs)
+        x = targets.images_to_inputs(to_unit_range(data), self.input_scale)
+        context, x = self._split_context(x)
+        batch_size = ops.shape(x)[0]
+        t = keras.random.uniform((batch_size,), seed=self.seed_generator)
+        gamma = self.train_schedule(t)
+        noise = keras.random.normal(ops.shape(x), seed=self.seed_generator)
+        gamma_b = _broadcast_like(gamma, x)
+        x_t = targets.add_noise(x, noise, gamma_b)
+        if labels is not None and training and self.label_dropout_rate:
+            labels = self._drop_labels(labels)
+        use_self_conditioning = None
+        if self.self_conditioning_rate:
+            draw = keras.random.uniform((batch_size,), seed=self.seed_generator)
+            use_self_conditioning = draw < self.self_conditioning_rate
+        prediction = self.self_conditioned_prediction(
+            x_t,
+            gamma,
+            labels,
+            use_self_conditioning,
+            training=training,
+            context=context,
+        )
+        return {
+            "prediction": prediction,
+            "target": targets.training_target(
+                x, noise, gamma_b, self.prediction_target
+            ),
+        }
+
+    def self_conditioned_prediction(
+        self,
+        x_t,
+        noise_levels,
+        labels=None,
+        use_self_conditioning=None,
+        training=False,
+        context=None,
+    ):
+        """The backbone's prediction with training-time self-conditioning.
+
+        Examples where `use_self_conditioning` is True get as previous
+        latents the output latents of a first pass on the same input with
+        zero latents, under stop-gradient (no gradient reaches the first
+        pass); the others get zeros. With `use_self_conditioning=None` the
+        first pass is skipped.
+
+        Args:
+            x_t: float, the noisy part to denoise, shaped
+                `(batch,) + target_shape`.
+            noise_levels: float `(batch,)`, gamma of each example.
+            labels: int `(batch,)` or None.
+            use_self_conditioning: bool `(batch,)` or None.
+            training: bool, enables dropout and drop-path.
+            context: the clean conditioning data in model space (`[-b, b]`),
+                for models that have it (the video model's context frames).
+
+        Returns:
+            float32 prediction shaped like `x_t`.
+        """
+        x_t, noise_levels = targets.float32(x_t, noise_levels)
+        network_input = self._network_input(x_t, context)
+        batch_size = ops.shape(x_t)[0]
+        latents = ops.zeros((batch_size,) + self.backbone.latent_shape)
+        if use_self_conditioning is not None:
+            first_pass = self.backbone(
+                self._backbone_inputs(
+                    network_input, noise_levels, labels, latents
+                ),
+                training=training,
+            )
+            estimate = ops.stop_gradient(
+                ops.cast(first_pass["latents"], "float32")
+            )
+            use = ops.cast(use_self_conditioning, "float32")
+            latents = estimate * use[:, None, None]
+        outputs = self.backbone(
+            self._backbone_inputs(network_input, noise_levels, labels, latents),
+            training=training,
+        )
+        return self._target_part(ops.cast(outputs["prediction"], "float32"))
+
+    def _drop_labels(self, labels):
+        labels = ops.cast(labels, "int32")
+        draw = keras.random.uniform(ops.shape(labels), seed=self.seed_generator)
+        return ops.where(draw < self.label_dropout_rate, -1, labels)
+
+    def _backbone_inputs(self, data, gamma, labels, latents):
+        inputs = {
+            self.backbone.data_input_name: ops.convert_to_tensor(data),
+            "noise_levels": ops.convert_to_tensor(gamma),
+            "latents": ops.convert_to_tensor(latents),
+        }
+        if self.num_classes:
+            inputs["labels"] = ops.cast(labels, "int32")
+        return inputs
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """Mean squared error between prediction and target, averaged over
+        the generated pixels, then over examples (weighted by
+        `sample_weight` if given), plus any regularisation losses."""
+        squared_error = ops.square(y_pred["prediction"] - y_pred["target"])
+        per_example = ops.mean(
+            ops.reshape(squared_error, (ops.shape(squared_error)[0], -1)),
+            axis=-1,
+        )
+        if sample_weight is None:
+            loss = ops.mean(per_example)
+        else:
+            weights = ops.reshape(
+                ops.cast(ops.convert_to_tensor(sample_weight), "float32"), (-1,)
+            )
+            loss = ops.sum(per_example * weights) / ops.maximum(
+                ops.sum(weights), 1e-12
+            )
+        if self.losses:
+            loss = loss + ops.cast(ops.sum(self.losses), "float32")
+        return loss
+
+    def train_step(self, *args):
+        # JAX passes (state, data), TensorFlow and torch (data): labels given
+        # as `y` move into the inputs so that `call` sees them.
+        return super().train_step(
+            *args[:-1], self._labels_into_inputs(args[-1])
+        )
+
+    def test_step(self, *args):
+        return super().test_step(*args[:-1], self._labels_into_inputs(args[-1]))
+
+    def _labels_into_inputs(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if y is not None:
+            if isinstance(x, dict):
+                raise ValueError(
+                    "Pass labels either inside `x` (as x['labels']) or as "
+                    "`y`, not both."
+                )
+            x = {self.data_key: x, "labels": y}
+        return keras.utils.pack_x_y_sample_weight(x, None, sample_weight)
+
+    def _unpack_inputs(self, inputs):
+        key = self.data_key
+        if isinstance(inputs, dict):
+            unknown = set(inputs) - {key, "labels"}
+            if unknown or key not in inputs:
+                raise ValueError(
+                    f"`inputs` as a dict must have the key '{key}' and "
+                    f"optionally 'labels'. Received keys: {sorted(inputs)}"
+                )
+            data, labels = inputs[key], inputs.get("labels")
+        elif isinstance(inputs, (tuple, list)):
+            if len(inputs) != 2:
+                raise ValueError(
+                    f"`inputs` as a tuple must be ({key}, labels). "
+                    f"Received a tuple of length {len(inputs)}"
+                )
+            data, labels = inputs
+        else:
+            data, labels = inputs, None
+        self._check_data_shape(key, tuple(data.shape))
+        if self.num_classes and labels is None:
+            raise ValueError(
+                "`labels` are required: this model is class-conditional "
+                f"(num_classes={self.num_classes}). Pass fit({key}, labels) "
+                f"or {{'{key}': ..., 'labels': ...}}."
+            )
+        if not self.num_classes and labels is not None:
+            raise ValueError(
+                "This model is unconditional (num_classes=None) but "
+                "`labels` were given."
+            )
+        return data, labels
+
+    def _check_data_shape(self, name, shape):
+        expected = tuple(self.backbone.data_shape)
+        if len(shape) != len(expected) + 1 or tuple(shape[1:]) != expected:
+            raise ValueError(
+                f"`{name}` must have shape (batch, {_dims(expected)}) "
+                f"({', '.join(self.data_axes)}). Received shape {shape}"
+            )
+
+    # ------------------------------------------------------------------
+    # Input validation for fit / evaluate
+    # ------------------------------------------------------------------
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._check_training_data(x, y)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_training_data(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def _check_training_data(self, x, y):
+        """Checks in-memory data before it enters the compiled step.
+
+        Arrays are checked in full (shape, dtype, range, finiteness, label
+        range); a `tf.data.Dataset` is checked by its element spec.
+        """
+        if isinstance(x, dict):
+            x, y = x.get(self.data_key), x.get("labels", y)
+        if is_array(x):
+            x = np.asarray(x)
+            self._check_data_shape("x", x.shape)
+            check_pixels("x", x)
+            if y is not None and is_array(y):
+                check_labels("y", np.asarray(y), self.num_classes, len(x))
+            elif y is None and self.num_classes:
+                raise ValueError(
+                    "`y` (labels) is required: this model is "
+                    f"class-conditional (num_classes={self.num_classes})."
+                )
+        elif hasattr(x, "element_spec"):
+            self._check_dataset_spec(x.element_spec)
+
+    def _check_dataset_spec(self, spec):
+        if isinstance(spec, tuple):
+            spec = spec[0]
+        if isinstance(spec, dict):
+            spec = spec.get(self.data_key)
+        shape = getattr(spec, "shape", None)
+        expected = tuple(self.backbone.data_shape)
+        if shape is None or len(shape) != len(expected) + 1:
+            return
+        got = tuple(shape[1:])
+        if any(
+            g is not None and g != e for g, e in zip(got, expected, strict=True)
+        ):
+            raise ValueError(
+                f"Dataset {self.data_key} must have shape (batch, "
+                f"{_dims(expected)}) ({', '.join(self.data_axes)}). "
+                f"Received element shape {tuple(shape)}"
+            )
+
+    # ------------------------------------------------------------------
+    # Sampling
+    # ------------------------------------------------------------------
+
+    def _sample(
+        self,
+        num_examples,
+        labels,
+        context,
+        num_steps,
+        sampler,
+        seed,
+        batch_size,
+        guidance_scale,
+        clip_x0,
+        verbose,
+    ):
+        """Samples the generated part of `num_examples` examples.
+
+        `labels` (int32 NumPy or None) and `context` (float32 NumPy in model
+        space, or None) hold one entry per example. Returns float32 NumPy in
+        [0, 1] shaped `(num_examples,) + target_shape`.
+        """
+        if seed is None:
+            seed = int(np.random.randint(0, 2**31 - 1))
+        batch_size = batch_size or num_examples
+        guided = guidance_scale != 1.0
+        function = self._sampling_function(sampler, bool(clip_x0), guided)
+        steps_per_call = num_steps
+        show_progress = verbose == 1 or verbose == "auto"
+        if show_progress:
+            steps_per_call = max(
+                1, math.ceil(num_steps / _PROGRESS_UPDATES_PER_BATCH)
+            )
+        num_batches = math.ceil(num_examples / batch_size)
+        progress = keras.utils.Progbar(
+            num_batches * num_steps,
+            verbose=1 if show_progress else 0,
+            unit_name="step",
+        )
+        outputs = []
+        for index in range(num_batches):
+            batch = slice(index * batch_size, (index + 1) * batch_size)
+            size = min(batch_size, num_examples - index * batch_size)
+            x = self._sample_batch(
+                function,
+                size,
+                None if labels is None else labels[batch],
+                None if context is None else context[batch],
+                num_steps,
+                steps_per_call,
+                _batch_seed(seed, index),
+                guidance_scale,
+                lambda stop, index=index: progress.update(
+                    index * num_steps + stop
+                ),
+            )
+            outputs.append(x)
+        return np.concatenate(outputs, axis=0)
+
+    def _sample_batch(
+        self,
+        function,
+        size,
+        labels,
+        context,
+        num_steps,
+        steps_per_call,
+        seed,
+        guidance_scale,
+        report_progress,
+    ):
+        noise_seed = keras.random.SeedGenerator(seed)
+        x = keras.random.normal((size,) + self.target_shape, seed=noise_seed)
+        streams = 2 if guidance_scale != 1.0 else 1
+        latents = ops.zeros((size * streams,) + self.backbone.latent_shape)
+        if labels is None:
+            labels = np.zeros((size,), "int32")
+        labels = ops.convert_to_tensor(np.asarray(labels, "int32"))
+        if context is not None:
+            context = ops.convert_to_tensor(context, "float32")
+        state = ops.convert_to_tensor(noise_seed.state.value)
+        guidance = ops.convert_to_tensor(guidance_scale, "float32")
+        for start in range(0, num_steps, steps_per_call):
+            stop = min(start + steps_per_call, num_steps)
+            x, latents, state = function(
+                x,
+                latents,
+                labels,
+                context,
+                state,
+                ops.convert_to_tensor(start, "int32"),
+                ops.convert_to_tensor(stop, "int32"),
+                ops.convert_to_tensor(num_steps, "int32"),
+                guidance,
+            )
+            # Wait for the chunk (JAX dispatches asynchronously) so the
+            # progress bar tells the truth; one value is enough.
+            ops.convert_to_numpy(x[0, 0, 0, 0])
+            report_progress(stop)
+        return ops.convert_to_numpy(
+            targets.inputs_to_images(ops.convert_to_tensor(x), self.input_scale)
+        )
+
+    def _sampling_function(self, sampler, clip_x0, guided):
+        key = (sampler, clip_x0, guided)
+        if key not in self._sampling_functions:
+            template = keras.random.SeedGenerator(0)
+
+            def run_steps(*args):
+                return self._sampling_steps(
+                    sampler, clip_x0, guided, template, *args
+                )
+
+            self._sampling_functions[key] = compile_inference_function(
+                run_steps, self.backbone.variables
+            )
+        return self._sampling_functions[key]
+
+    def _sampling_steps(
+        self,
+        sampler,
+        clip_x0,
+        guided,
+        noise_template,
+        x,
+        latents,
+        labels,
+        context,
+        seed_state,
+        start,
+        stop,
+        num_steps,
+        guidance_scale,
+    ):
+        """Runs sampling steps `start..stop-1` of `num_steps` in a loop."""
+
+        def step_fn(step, carry):
+            x, latents, seed_state = carry
+            t_now, t_next = samplers.sampling_times(step, num_steps)
+            gamma_now = self.sampling_schedule(t_now)
+            gamma_next = self.sampling_schedule(t_next)
+            prediction, latents = self._denoise(
+                x, gamma_now, labels, latents, context, guided, guidance_scale
+            )
+            x0 = targets.prediction_to_x0(
+                x, prediction, gamma_now, self.prediction_target
+            )
+            x0 = samplers.clip_x0(x0, self.input_scale, clip_x0)
+            if sampler == "ddim":
+                return (
+                    samplers.ddim_step(x, x0, gamma_now, gamma_next),
+                    latents,
+                    seed_state,
+                )
+            noise, seed_state = _normal_like(x, noise_template, seed_state)
+            x = samplers.ddpm_step(x, x0, gamma_now, gamma_next, noise)
+            return x, latents, seed_state
+
+        return ops.fori_loop(start, stop, step_fn, (x, latents, seed_state))
+
+    def _denoise(
+        self, x, gamma, labels, latents, context, guided, guidance_scale
+    ):
+        """One backbone pass at a shared noise level; with guidance, the
+        conditional and unconditional streams run as one batch."""
+        size = ops.shape(x)[0]
+        if guided:
+            x = ops.concatenate([x, x], axis=0)
+            labels = ops.concatenate([labels, -ops.ones_like(labels)], axis=0)
+            if context is not None:
+                context = ops.concatenate([context, context], axis=0)
+            size = size * 2
+        gamma = ops.broadcast_to(gamma, (size,))
+        outputs = self.backbone(
+            self._backbone_inputs(
+                self._network_input(x, context), gamma, labels, latents
+            ),
+            training=False,
+        )
+        prediction = self._target_part(
+            ops.cast(outputs["prediction"], "float32")
+        )
+        latents = ops.cast(outputs["latents"], "float32")
+        if guided:
+            conditional, unconditional = ops.split(prediction, 2, axis=0)
+            prediction = unconditional + guidance_scale * (
+                conditional - unconditional
+            )
+        return prediction, latents
+
+    def _check_sampling_args(
+        self, num_steps, sampler, seed, batch_size, guidance_scale
+    ):
+        samplers.check_sampler(sampler)
+        validation.check_positive_int("num_steps", num_steps)
+        if batch_size is not None:
+            validation.check_positive_int("batch_size", batch_size)
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int)
+        ):
+            raise ValueError(
+                f"`seed` must be an int or None. Received: seed={seed!r}"
+            )
+        check_guidance_scale(guidance_scale, self.num_classes)
+
+    def _check_generate_labels(self, labels, num_examples):
+        """Labels for `generate`: returns `(int32 labels or None,
+        num_examples)`; a single label is repeated, and `num_examples` may
+        be None when labels are a list."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError(
+                    "This model is unconditional (num_classes=None): "
+                    f"`labels` must be None. Received: labels={labels!r}"
+                )
+            return None, num_examples
+        if labels is None:
+            raise ValueError(
+                "`labels` are required: this model is class-conditional "
+                f"(num_classes={self.num_classes})."
+            )
+        labels = np.asarray(labels)
+        if labels.ndim == 0:
+            if num_examples is None:
+                num_examples = 1
+            labels = np.full((num_examples,), labels)
+        if labels.ndim != 1:
+            raise ValueError(
+                "`labels` must be an int or a 1-D sequence of ints. "
+                f"Received shape {labels.shape}"
+            )
+        if num_examples is None:
+            num_examples = len(labels)
+        if len(labels) != num_examples:
+            raise ValueError(
+                f"`labels` has {len(labels)} entries but {num_examples} "
+                f"{self.data_key} are generated; they must match."
+            )
+        check_labels("labels", labels, self.num_classes, num_examples)
+        return labels.astype("int32"), num_examples
+
+    # ------------------------------------------------------------------
+    # Config
+    # ------------------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "backbone": keras.saving.serialize_keras_object(self.backbone),
+                "train_schedule": schedules.serialize(self.train_schedule),
+                "sampling_schedule": schedules.serialize(
+                    self.sampling_schedule
+                ),
+                "prediction_target": self.prediction_target,
+                "self_conditioning_rate": self.self_conditioning_rate,
+                "label_dropout_rate": self.label_dropout_rate,
+                "input_scale": self.input_scale,
+                "seed": self.seed,
+                "guidance_scale": self.guidance_scale,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("backbone"), dict):
+            config["backbone"] = keras.saving.deserialize_keras_object(
+                config["backbone"]
+            )
+        return cls(**config)
+
+
+def check_guidance_scale(guidance_scale, num_classes):
+    if (
+        isinstance(guidance_scale, bool)
+        or not isinstance(guidance_scale, (int, float))
+        or not math.isfinite(guidance_scale)
+        or guidance_scale < 0
+    ):
+        raise ValueError(
+            "`guidance_scale` must be a finite number >= 0. "
+            f"Received: guidance_scale={guidance_scale!r}"
+        )
+    if not num_classes and guidance_scale != 1.0:
+        raise ValueError(
+            "`guidance_scale` needs a class-conditional model. "
+            f"Received: guidance_scale={guidance_scale}"
+        )
+
+
+def check_pixels(name, array, what="pixel values"):
+    """Checks that an array holds float pixels in [0, 1] or uint8 pixels."""
+    if array.dtype == np.uint8:
+        return
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(
+            f"`{name}` must be float {what} in [0, 1] or uint8 in "
+            f"[0, 255]. Received dtype {array.dtype}"
+        )
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(
+            f"`{name}` contains {bad} non-finite {what} (NaN or inf); "
+            "expected finite values in [0, 1]."
+        )
+    if array.size:
+        low, high = float(array.min()), float(array.max())
+        if low < -1e-3 or high > 1 + 1e-3:
+            raise ValueError(
+                f"`{name}` must hold float {what} in [0, 1] (or uint8 in "
+                f"[0, 255]). Received values in [{low:.4g}, {high:.4g}]"
+            )
+
+
+def check_labels(name, labels, num_classes, expected_length):
+    if labels.ndim != 1 or len(labels) != expected_length:
+        raise ValueError(
+            f"`{name}` must be a 1-D array of {expected_length} class ids. "
+            f"Received shape {labels.shape}"
+        )
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.isfinite(labels)) or np.any(
+            labels != np.round(labels)
+        ):
+            raise ValueError(
+                f"`{name}` must hold integer class ids. Received dtype "
+                f"{labels.dtype} with non-integer values"
+            )
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(
+            f"`{name}` must be in [0, {num_classes}) (num_classes="
+            f"{num_classes}). Received values in [{labels.min()}, "
+            f"{labels.max()}]"
+        )
+
+
+def to_unit_range(data):
+    """uint8 pixels to float32 in [0, 1]; float pixels cast to float32."""
+    if keras.backend.standardize_dtype(data.dtype) == "uint8":
+        return ops.cast(data, "float32") / 255.0
+    return ops.cast(data, "float32")
+
+
+def is_array(value):
+    return (
+        value is not None
+        and hasattr(value, "shape")
+        and hasattr(value, "dtype")
+        and not hasattr(value, "element_spec")
+    )
+
+
+def _normal_like(x, template, seed_state):
+    """Standard normal noise from an explicit seed state.
+
+    The state is carried through the sampling loop instead of living in a
+    variable, so every step gets new noise inside compiled loops on all
+    backends (a variable update would not escape a JAX loop body).
+    """
+    mapping = [(template.state, seed_state)]
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        noise = keras.random.normal(ops.shape(x), seed=template)
+        new_state = scope.get_current_value(template.state)
+    return noise, new_state
+
+
+def _batch_seed(seed, index):
+    """An independent seed per batch: `seed + index` would make batch 1 of
+    `seed=0` repeat batch 0 of `seed=1`."""
+    state = np.random.SeedSequence([seed, index]).generate_state(1)[0]
+    return int(state % (2**31 - 1))
+
+
+def _broadcast_like(gamma, x):
+    return ops.reshape(gamma, (-1,) + (1,) * (len(x.shape) - 1))
+
+
+def _dims(shape):
+    return ", ".join(map(str, shape))
