@@ -1,5 +1,15 @@
 """Data sets for training and evaluating RIN models."""
 
+from keras_rin.data.bouncing_shapes import bouncing_shapes_splits
+from keras_rin.data.bouncing_shapes import make_bouncing_shapes
 from keras_rin.data.digits import load_digits
+from keras_rin.data.video_datasets import load_tfds_videos
+from keras_rin.data.video_datasets import load_video_folder
 
-__all__ = ["load_digits"]
+__all__ = [
+    "bouncing_shapes_splits",
+    "load_digits",
+    "load_tfds_videos",
+    "load_video_folder",
+    "make_bouncing_shapes",
+]

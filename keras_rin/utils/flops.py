@@ -14,7 +14,6 @@ _BACKBONE_DEFAULTS = {
     "num_classes": None,
 }
 _REQUIRED = (
-    "image_shape",
     "patch_size",
     "num_latents",
     "latent_dim",
@@ -55,15 +54,13 @@ def count_params(backbone):
         int, equal to `backbone.count_params()`.
     """
     config = _backbone_config(backbone)
-    height, width, channels = config["image_shape"]
-    p = config["patch_size"]
+    num_tokens, patch_values = _interface(config)
     dz, dx = config["latent_dim"], config["interface_dim"]
     num_classes = config["num_classes"]
     num_learned = config["num_latents"] - 1 - (1 if num_classes else 0)
-    num_tokens = (height // p) * (width // p)
     rw = min(dz, dx)
 
-    params = p * p * channels * dx + dx  # stem
+    params = patch_values * dx + dx  # stem
     params += 2 * dx + num_tokens * dx  # stem LayerNorm, positions
     params += num_learned * dz
     params += _dense(dz // 4, dz) + _dense(dz, dz)  # noise level
@@ -75,20 +72,32 @@ def count_params(backbone):
     block += config["block_depth"] * (_attention(dz, dz, dz) + _mlp(dz, mz))
     block += _attention(dx, dz, rw) + _mlp(dx, mx)  # write
     params += config["num_blocks"] * block
-    params += 2 * dx + _dense(dx, p * p * channels)  # readout
+    params += 2 * dx + _dense(dx, patch_values)  # readout
     return params
 
 
-def _multiply_adds(config):
-    height, width, channels = config["image_shape"]
+def _interface(config):
+    """`(number of interface tokens, values per patch)` of an image or a
+    video backbone config."""
     p = config["patch_size"]
+    if "video_shape" in config:
+        frames, height, width, channels = config["video_shape"]
+        f = config["frames_per_patch"]
+    else:
+        height, width, channels = config["image_shape"]
+        frames, f = 1, 1
+    num_tokens = (frames // f) * (height // p) * (width // p)
+    return num_tokens, f * p * p * channels
+
+
+def _multiply_adds(config):
+    n, patch_values = _interface(config)
     dz, dx = config["latent_dim"], config["interface_dim"]
-    n = (height // p) * (width // p)
     m = config["num_latents"]
     rw = min(dz, dx)
     mz, mx = config["latent_mlp_ratio"], config["interface_mlp_ratio"]
 
-    total = n * p * p * channels * dx  # patch stem
+    total = n * patch_values * dx  # patch stem
     total += dz // 4 * dz + dz * dz  # noise-level embedding
     if config["num_classes"]:
         total += config["num_classes"] * dz
@@ -98,7 +107,7 @@ def _multiply_adds(config):
     write = _attention_macs(n, dx, m, dz, rw) + n * 2 * mx * dx * dx
     block = read + config["block_depth"] * compute + write
     total += config["num_blocks"] * block
-    total += n * dx * p * p * channels  # readout
+    total += n * dx * patch_values  # readout
     return total
 
 
@@ -138,11 +147,13 @@ def _backbone_config(backbone):
             f"config dict. Received: {type(backbone).__name__}"
         )
     missing = [key for key in _REQUIRED if key not in backbone]
+    if "image_shape" not in backbone and "video_shape" not in backbone:
+        missing.insert(0, "image_shape (or video_shape)")
+    elif "video_shape" in backbone and "frames_per_patch" not in backbone:
+        missing.append("frames_per_patch")
     if missing:
         raise ValueError(
             f"The backbone config lacks {missing}. Received keys: "
             f"{sorted(backbone)}"
         )
-    config = {**_BACKBONE_DEFAULTS, **backbone}
-    config["image_shape"] = tuple(config["image_shape"])
-    return config
+    return {**_BACKBONE_DEFAULTS, **backbone}
