@@ -25,7 +25,24 @@ TINY_CONFIG = dict(
 
 
 def tiny_backbone(**overrides):
+    """A tiny `RINBackbone`, or a `RINVideoBackbone` when the overrides
+    hold a `video_shape`."""
+    if "video_shape" in overrides:
+        return tiny_video_backbone(**overrides)
     return keras_rin.RINBackbone(**{**TINY_CONFIG, **overrides})
+
+
+# The same network for 4-frame 8x8 RGB clips in 2x2x2 patches: 32 tokens.
+TINY_VIDEO_CONFIG = dict(
+    {k: v for k, v in TINY_CONFIG.items() if k != "image_shape"},
+    video_shape=(4, 8, 8, 3),
+    frames_per_patch=2,
+    num_classes=None,
+)
+
+
+def tiny_video_backbone(**overrides):
+    return keras_rin.RINVideoBackbone(**{**TINY_VIDEO_CONFIG, **overrides})
 
 
 def toy_images(num_images=48, seed=0):

@@ -145,6 +145,40 @@ PRESETS = {
 }
 
 
+# Table C.1 / C.2 of the paper: Kinetics-600 video prediction.
+KINETICS = {
+    "title": "the paper's Kinetics-600 video prediction model",
+    "paper": dict(
+        params="411 M",
+        gflops=386,
+        results=(
+            "FVD 11.5 with 400 sampling steps, FVD 10.8 with 1000; IS 17.7"
+        ),
+        recipe=("500K", 1024, "1e-3", "cosine", "0.001"),
+    ),
+    "backbone": dict(
+        video_shape=[16, 64, 64, 3],
+        patch_size=4,
+        frames_per_patch=2,
+        num_latents=256,
+        latent_dim=1024,
+        interface_dim=512,
+        num_blocks=6,
+        block_depth=4,
+        latent_num_heads=16,
+        rw_num_heads=16,
+        latent_mlp_ratio=4,
+        interface_mlp_ratio=4,
+        num_classes=None,
+    ),
+    "predictor": dict(num_context_frames=5, self_conditioning_rate=0.85),
+    "description": (
+        "The paper's Kinetics-600 RIN video predictor (Table C.1: 5 context "
+        "frames, 11 predicted); architecture only."
+    ),
+}
+
+
 def float32_policy():
     return {
         "module": "keras",
@@ -193,14 +227,130 @@ def serialized_model(backbone, generator):
     }
 
 
-def metadata(backbone, description):
+def serialized_video_model(backbone, predictor):
+    backbone_config = {
+        "name": "rin_video_backbone",
+        "trainable": True,
+        "dropout_rate": 0.0,
+        "drop_path_rate": 0.0,
+        "time_scaling": 1000.0,
+        "epsilon": 1e-6,
+        **backbone,
+        "dtype": float32_policy(),
+    }
+    predictor_config = {
+        "name": "rin_video_predictor",
+        "trainable": True,
+        "dtype": float32_policy(),
+        "backbone": {
+            "module": "keras_rin.models.rin_video_backbone",
+            "class_name": "RINVideoBackbone",
+            "config": backbone_config,
+            "registered_name": "keras_rin>RINVideoBackbone",
+        },
+        "train_schedule": dict(SIGMOID, clip_min=1e-9),
+        "sampling_schedule": COSINE,
+        "prediction_target": "eps",
+        "label_dropout_rate": 0.0,
+        "input_scale": 1.0,
+        "seed": None,
+        "guidance_scale": 1.0,
+        **predictor,
+    }
+    return {
+        "module": "keras_rin.models.rin_video_predictor",
+        "class_name": "RINVideoPredictor",
+        "config": predictor_config,
+        "registered_name": "keras_rin>RINVideoPredictor",
+    }
+
+
+def kinetics_card(name, preset, info):
+    backbone = preset["backbone"]
+    frames, size, _, channels = backbone["video_shape"]
+    context = preset["predictor"]["num_context_frames"]
+    patch, fpp = backbone["patch_size"], backbone["frames_per_patch"]
+    tokens = (frames // fpp) * (size // patch) ** 2
+    latents = backbone["num_latents"]
+    paper = preset["paper"]
+    updates, batch, lr, decay, weight_decay = paper["recipe"]
+    lines = [
+        f"# {name}: {preset['title']} (architecture only)",
+        "",
+        "The video prediction RIN of Jabri, Fleet & Chen (ICML 2023),",
+        "Section 3 and Tables C.1 / C.2. **No weights are shipped**: the",
+        "preset builds a randomly initialised model, for training from",
+        "scratch on Kinetics-600 (`examples/kinetics.py`).",
+        "",
+        "```python",
+        f'model = keras_rin.RINVideoPredictor.from_preset("{name}")',
+        f"clips = model.generate(first_{context}_frames, num_steps=400)",
+        "```",
+        "",
+        "## Configuration",
+        "| | |",
+        "|---|---|",
+        f"| input | {frames}x{size}x{size}x{channels} clips: {context} "
+        f"context frames, {frames - context} predicted; unconditional |",
+        f"| interface | {fpp}x{patch}x{patch} patches: {tokens} tokens of "
+        f"dim {backbone['interface_dim']}, MLP ratio "
+        f"{backbone['interface_mlp_ratio']} |",
+        f"| latents | {latents} of dim {backbone['latent_dim']} "
+        f"({latents - 1} learned + time token) |",
+        f"| blocks | {backbone['num_blocks']} x depth "
+        f"{backbone['block_depth']}; {backbone['latent_num_heads']} latent "
+        f"heads, {backbone['rw_num_heads']} read/write heads |",
+        "| diffusion | eps prediction; training schedule sigmoid(-3, 3, "
+        "0.9); sampling schedule cosine; self-conditioning rate "
+        f"{preset['predictor']['self_conditioning_rate']}; context frames "
+        "clean at every step, loss on the predicted frames only |",
+        "",
+        "## Size and cost",
+        "| | keras-rin (counted) | paper |",
+        "|---|---|---|",
+        f"| parameters | {info['parameter_count']:,} | {paper['params']} |",
+        f"| GFLOPs per forward pass of one clip | "
+        f"{info['flops'] / 1e9:.2f} | {paper['gflops']} |",
+        "",
+        "Counted by `keras_rin.utils.count_params` / `count_flops`",
+        f"(`keras-rin info {name}`): a multiply-add counts 2, every matrix",
+        "product is counted, attention included. The paper's GFLOPs follow",
+        "an undocumented convention (see the ImageNet cards).",
+        "",
+        "## Training recipe",
+        f"Table C.2: LAMB, {updates} updates, batch {batch}, lr {lr}, lr",
+        f"decay {decay}, weight decay {weight_decay}, self-conditioning",
+        "rate 0.85, EMA 0.99. Evaluation: FVD and IS on Kinetics-600 test",
+        "clips, 400 or 1000 DDPM steps, 5 context frames. keras-rin does",
+        "not ship LAMB with the official semantics yet.",
+        "",
+        "## Reported results (paper)",
+        paper["results"] + ".",
+        "",
+        "## Known differences from the official code",
+        "- The official code tokenises the 5 context frames and the 11",
+        "  noisy frames separately, each padded to whole 2-frame patches",
+        "  (3 + 6 temporal positions: 2,304 tokens). We tokenise the whole",
+        "  16-frame clip (8 temporal positions: the 2,048 tokens of Table",
+        "  C.1), so one temporal patch holds context frame 5 and predicted",
+        "  frame 6.",
+        "- Table C.1 gives one head count (16); we use it for the latent",
+        "  and the read/write attention. The interface MLP ratio is not",
+        "  given; we use the official default, 4. Input scale 1 and no",
+        "  dropout: the paper gives neither.",
+        "- No weights: we have not trained this model.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def metadata(backbone, description, class_name="RINImageGenerator"):
     return {
         "keras_version": keras.__version__,
         "keras_rin_version": __version__,
         "parameter_count": count_params(backbone),
         "flops": count_flops(backbone),
         "date": datetime.date.today().isoformat(),
-        "class_name": "RINImageGenerator",
+        "class_name": class_name,
         "description": description,
     }
 
@@ -329,6 +479,24 @@ def main():
             f"{name}: {info['parameter_count'] / 1e6:.1f} M parameters, "
             f"{info['flops'] / 1e9:.2f} GFLOPs"
         )
+    write_kinetics("rin_kinetics600", KINETICS)
+
+
+def write_kinetics(name, preset):
+    directory = os.path.join(ROOT, name)
+    os.makedirs(directory, exist_ok=True)
+    config = serialized_video_model(preset["backbone"], preset["predictor"])
+    write_json(os.path.join(directory, "config.json"), config)
+    info = metadata(
+        preset["backbone"], preset["description"], "RINVideoPredictor"
+    )
+    write_json(os.path.join(directory, "metadata.json"), info)
+    with open(os.path.join(directory, "README.md"), "w") as file:
+        file.write(kinetics_card(name, preset, info))
+    print(
+        f"{name}: {info['parameter_count'] / 1e6:.1f} M parameters, "
+        f"{info['flops'] / 1e9:.2f} GFLOPs"
+    )
 
 
 if __name__ == "__main__":

@@ -121,3 +121,60 @@ def test_layer_config_round_trip(layer):
     assert type(keras.saving.deserialize_keras_object(serialized)) is type(
         layer
     )
+
+
+def test_video_tokenizer_orders_tokens_by_time_row_column():
+    tokenizer = layers.VideoPatchTokenizer(
+        patch_size=2, frames_per_patch=2, hidden_dim=8
+    )
+    videos = rng.normal(size=(2, 4, 4, 6, 3)).astype("float32")
+    tokens = _numpy(tokenizer(videos))
+    assert tokens.shape == (2, 2 * 2 * 3, 8)
+    # A Conv3D with kernel = stride is a dense layer on flattened patches.
+    kernel, bias = (_numpy(w) for w in tokenizer.stem.weights)
+    patches = videos.reshape(2, 2, 2, 2, 2, 3, 2, 3)
+    patches = patches.transpose(0, 1, 3, 5, 2, 4, 6, 7).reshape(2, 12, -1)
+    stem = patches @ kernel.reshape(-1, 8) + bias
+    norm = tokenizer.stem_norm
+    normed = _numpy(norm(stem))
+    position = _numpy(tokenizer.position_embedding)
+    np.testing.assert_allclose(tokens, normed + position, atol=1e-4)
+
+
+def test_video_tokenizer_rejects_indivisible_clips():
+    tokenizer = layers.VideoPatchTokenizer(2, 2, 8)
+    with pytest.raises(ValueError, match="frames must be divisible"):
+        tokenizer(np.zeros((1, 3, 4, 4, 3), "float32"))
+    with pytest.raises(ValueError, match="width must be divisible"):
+        layers.VideoPatchTokenizer(2, 1, 8)(np.zeros((1, 3, 4, 5, 3)))
+
+
+def test_video_readout_inverts_the_tokenizer_layout():
+    readout = layers.VideoPatchReadout(
+        patch_size=2, frames_per_patch=2, video_shape=(4, 4, 6, 3)
+    )
+    tokens = rng.normal(size=(2, 12, 8)).astype("float32")
+    video = _numpy(readout(tokens))
+    assert video.shape == (2, 4, 4, 6, 3)
+    patches = _numpy(readout.dense(readout.norm(tokens)))
+    expected = np.zeros_like(video)
+    for token in range(12):
+        time, rest = divmod(token, 6)
+        row, col = divmod(rest, 3)
+        block = patches[:, token].reshape(2, 2, 2, 2, 3)
+        expected[
+            :,
+            2 * time : 2 * time + 2,
+            2 * row : 2 * row + 2,
+            2 * col : 2 * col + 2,
+        ] = block
+    np.testing.assert_allclose(video, expected, atol=1e-6)
+
+
+def test_video_layers_serialise():
+    for layer in [
+        layers.VideoPatchTokenizer(2, 2, 8, epsilon=1e-5),
+        layers.VideoPatchReadout(2, 2, (4, 4, 6, 3)),
+    ]:
+        clone = type(layer).from_config(layer.get_config())
+        assert clone.get_config() == layer.get_config()

@@ -27,6 +27,9 @@ VARIANTS = [
     dict(interface_dim=48, latent_dim=32, rw_num_heads=4),
     dict(patch_size=1, latent_mlp_ratio=3, interface_mlp_ratio=1),
     dict(image_shape=(8, 4, 3), num_blocks=1, block_depth=3),
+    # Video backbones: 3-D patches, and one frame per patch.
+    dict(video_shape=(4, 8, 8, 3)),
+    dict(video_shape=(3, 8, 4, 1), frames_per_patch=1, num_classes=5),
 ]
 
 
@@ -53,11 +56,26 @@ def test_counts_accept_a_generator_and_reject_other_things():
         count_flops(42)
     with pytest.raises(ValueError, match="lacks"):
         count_params({"image_shape": (8, 8, 1)})
+    with pytest.raises(ValueError, match="frames_per_patch"):
+        config = tiny_backbone(video_shape=(4, 8, 8, 3)).get_config()
+        del config["frames_per_patch"]
+        count_params(config)
+
+
+def test_kinetics600_counts():
+    # Table C.1: 2,048 interface tokens; the paper prints 411 M parameters
+    # and 386 GFLOPs (its convention is undocumented, see the model card).
+    directory = keras_rin.RINVideoPredictor.presets["rin_kinetics600"]["path"]
+    with open(os.path.join(directory, "config.json")) as file:
+        config = json.load(file)["config"]["backbone"]["config"]
+    assert count_params(config) == pytest.approx(395.3e6, rel=1e-3)
+    assert count_flops(config) / 1e9 == pytest.approx(288.17, rel=1e-4)
 
 
 def _inputs(backbone, batch):
+    data_shape = (batch,) + backbone.data_shape
     inputs = {
-        "noisy_images": np.zeros((batch,) + backbone.image_shape, "float32"),
+        backbone.data_input_name: np.zeros(data_shape, "float32"),
         "noise_levels": np.full((batch,), 0.5, "float32"),
         "latents": np.zeros((batch,) + backbone.latent_shape, "float32"),
     }
