@@ -101,6 +101,7 @@ def _build_parser():
 def _generate(args):
     import keras_rin
 
+    _check_image_preset(args.preset)
     model = keras_rin.RINImageGenerator.from_preset(args.preset)
     num_classes = model.num_classes
     labels, num_images = _labels_and_count(args, num_classes)
@@ -120,6 +121,19 @@ def _generate(args):
         images, args.output, num_columns=columns, upscale=upscale
     )
     print(f"Saved {len(images)} images to {args.output}")
+
+
+def _check_image_preset(preset):
+    from keras_rin.presets import preset_io
+
+    _, config = preset_io.read_preset(preset)
+    if config["class_name"] == "RINVideoPredictor":
+        raise ValueError(
+            f"{preset} is a video prediction preset: it continues given "
+            "context frames, which this command does not take. Use "
+            f'keras_rin.RINVideoPredictor.from_preset("{preset}")'
+            ".generate(context_frames) in Python."
+        )
 
 
 def _labels_and_count(args, num_classes):
@@ -169,29 +183,43 @@ def _info(args):
     import keras_rin
     from keras_rin.presets import preset_io
     from keras_rin.presets import registry
+    from keras_rin.utils import flops
 
-    directory, config = preset_io.read_preset(
-        args.preset, keras_rin.RINImageGenerator
-    )
-    generator = config["config"]
-    backbone = generator["backbone"]["config"]
-    height, width, channels = backbone["image_shape"]
+    directory, config = preset_io.read_preset(args.preset)
+    model = config["config"]
+    backbone = model["backbone"]["config"]
     patch = backbone["patch_size"]
     weights = os.path.isfile(os.path.join(directory, registry.WEIGHTS_FILE))
+    num_tokens, _ = flops.interface_size(backbone)
+    if "video_shape" in backbone:
+        frames, height, width, channels = backbone["video_shape"]
+        context = model["num_context_frames"]
+        data_rows = [
+            ("model", config["class_name"]),
+            ("clip shape", f"{frames}x{height}x{width}x{channels}"),
+            ("frames", f"{context} context, {frames - context} predicted"),
+        ]
+        patch_shape = f"{backbone['frames_per_patch']}x{patch}x{patch}"
+        unit = "clip"
+    else:
+        height, width, channels = backbone["image_shape"]
+        data_rows = [("image shape", f"{height}x{width}x{channels}")]
+        patch_shape = f"{patch}x{patch}"
+        unit = "image"
     rows = [
         ("preset", args.preset),
         ("parameters", f"{keras_rin.utils.count_params(backbone):,}"),
         (
             "GFLOPs",
             f"{keras_rin.utils.count_flops(backbone) / 1e9:.2f} "
-            "(one image, one forward pass, multiply-add = 2)",
+            f"(one {unit}, one forward pass, multiply-add = 2)",
         ),
-        ("image shape", f"{height}x{width}x{channels}"),
+        *data_rows,
         ("classes", backbone.get("num_classes") or "unconditional"),
         (
             "interface",
-            f"{(height // patch) * (width // patch)} tokens ({patch}x{patch} "
-            f"patches) of dim {backbone['interface_dim']}",
+            f"{num_tokens} tokens ({patch_shape} patches) of dim "
+            f"{backbone['interface_dim']}",
         ),
         (
             "latents",
@@ -201,9 +229,9 @@ def _info(args):
             "blocks",
             f"{backbone['num_blocks']} x depth {backbone['block_depth']}",
         ),
-        ("prediction target", generator["prediction_target"]),
-        ("input scale", generator["input_scale"]),
-        ("guidance scale", generator.get("guidance_scale", 1.0)),
+        ("prediction target", model["prediction_target"]),
+        ("input scale", model["input_scale"]),
+        ("guidance scale", model.get("guidance_scale", 1.0)),
         ("weights", "yes" if weights else "no"),
     ]
     width = max(len(key) for key, _ in rows)

@@ -34,6 +34,22 @@ def test_info_reports_params_and_gflops(capsys):
     assert "32x32x3" in output
 
 
+def test_info_describes_a_video_preset(capsys):
+    assert cli.main(["info", "rin_kinetics600"]) == 0
+    output = capsys.readouterr().out
+    assert "RINVideoPredictor" in output
+    assert "16x64x64x3" in output
+    assert "5 context, 11 predicted" in output
+    assert "2048 tokens (2x4x4 patches)" in output
+
+
+def test_generate_explains_that_video_presets_need_context(capsys):
+    assert cli.main(["generate", "rin_kinetics600"]) == 1
+    error = capsys.readouterr().err
+    assert "video prediction preset" in error
+    assert len(error.strip().splitlines()) == 1
+
+
 def test_generate_writes_a_grid(tiny_preset, tmp_path, capsys):
     output = os.path.join(tmp_path, "grid.png")
     argv = ["generate", tiny_preset, "--labels", "0,1,2,1", "--steps", "2"]

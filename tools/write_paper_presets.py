@@ -327,7 +327,7 @@ def kinetics_card(name, preset, info):
         "## Reported results (paper)",
         paper["results"] + ".",
         "",
-        "## Known differences from the official code",
+        "## Known differences from the paper and the official code",
         "- The official code tokenises the 5 context frames and the 11",
         "  noisy frames separately, each padded to whole 2-frame patches",
         "  (3 + 6 temporal positions: 2,304 tokens). We tokenise the whole",

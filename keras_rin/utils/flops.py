@@ -54,7 +54,7 @@ def count_params(backbone):
         int, equal to `backbone.count_params()`.
     """
     config = _backbone_config(backbone)
-    num_tokens, patch_values = _interface(config)
+    num_tokens, patch_values = interface_size(config)
     dz, dx = config["latent_dim"], config["interface_dim"]
     num_classes = config["num_classes"]
     num_learned = config["num_latents"] - 1 - (1 if num_classes else 0)
@@ -76,7 +76,7 @@ def count_params(backbone):
     return params
 
 
-def _interface(config):
+def interface_size(config):
     """`(number of interface tokens, values per patch)` of an image or a
     video backbone config."""
     p = config["patch_size"]
@@ -91,7 +91,7 @@ def _interface(config):
 
 
 def _multiply_adds(config):
-    n, patch_values = _interface(config)
+    n, patch_values = interface_size(config)
     dz, dx = config["latent_dim"], config["interface_dim"]
     m = config["num_latents"]
     rw = min(dz, dx)
