@@ -46,7 +46,7 @@ SHOWN_CLIPS = 4
 # A model small enough to take two steps in seconds on a CPU, for --smoke.
 SMOKE_BACKBONE = dict(
     latent_dim=32,
-    interface_dim=16,
+    interface_dim=96,
     num_latents=16,
     num_blocks=1,
     block_depth=1,

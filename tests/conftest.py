@@ -37,6 +37,7 @@ TINY_VIDEO_CONFIG = dict(
     {k: v for k, v in TINY_CONFIG.items() if k != "image_shape"},
     video_shape=(4, 8, 8, 3),
     frames_per_patch=2,
+    interface_dim=32,
     num_classes=None,
 )
 

@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 from keras import ops
 
@@ -125,6 +127,9 @@ class RINBackbone(keras.Model):
             )
             return tokenizer, readout
 
+        _warn_if_interface_is_narrow(
+            interface_dim, patch_size * patch_size * image_shape[-1]
+        )
         self._init_network(
             image_shape,
             make_tokenizer_and_readout,
@@ -323,6 +328,20 @@ class RINBackbone(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def _warn_if_interface_is_narrow(interface_dim, patch_values):
+    """The readout rebuilds each patch from its interface token alone, so an
+    interface narrower than a patch cannot pass a clean patch through."""
+    if isinstance(interface_dim, int) and interface_dim < patch_values:
+        warnings.warn(
+            f"`interface_dim`={interface_dim} is smaller than the "
+            f"{patch_values} pixel values of one patch: the readout cannot "
+            "reproduce a patch exactly, and samples may stay noisy. Use "
+            f"interface_dim >= {patch_values} (the paper's models use 2-10x "
+            "more).",
+            stacklevel=3,
+        )
 
 
 def _check_data_shape(name, shape, axes, divisors, patch_description):

@@ -4,6 +4,7 @@ from keras_rin.layers.video_patch_readout import VideoPatchReadout
 from keras_rin.layers.video_patch_tokenizer import VideoPatchTokenizer
 from keras_rin.models.rin_backbone import RINBackbone
 from keras_rin.models.rin_backbone import _check_data_shape
+from keras_rin.models.rin_backbone import _warn_if_interface_is_narrow
 from keras_rin.utils import validation
 
 
@@ -130,6 +131,10 @@ class RINVideoBackbone(RINBackbone):
             )
             return tokenizer, readout
 
+        _warn_if_interface_is_narrow(
+            interface_dim,
+            frames_per_patch * patch_size * patch_size * video_shape[-1],
+        )
         self._init_network(
             video_shape,
             make_tokenizer_and_readout,

@@ -156,10 +156,9 @@ def test_a_single_clip_without_batch_axis(trained):
 
 def test_class_conditional_video_with_guidance():
     model = build(num_classes=3, label_dropout_rate=0.2)
-    model.compile(optimizer="adam")
-    clips = toy_clips(16)
-    labels = np.arange(16) % 3
-    model.fit(clips, labels, batch_size=8, epochs=1, verbose=0)
+    clips = toy_clips(4)
+    outputs = model({"videos": clips, "labels": np.arange(4) % 3})
+    assert tuple(outputs["prediction"].shape) == (4, 3, 8, 8, 3)
     out = model.generate(
         clips[:3, :CONTEXT],
         labels=[0, 1, 2],
@@ -205,6 +204,16 @@ def test_wrong_number_of_frames_raises(trained):
         trained.generate(np.zeros((2, 2, 8, 8, 3), "float32"), num_steps=2)
     with pytest.raises(ValueError, match="`context_frames` must have shape"):
         trained.generate(np.zeros((2, 1, 8, 6, 3), "float32"), num_steps=2)
+
+
+def test_an_interface_narrower_than_a_patch_warns():
+    # 2x2x2 patches of 3 channels hold 24 values.
+    with pytest.warns(UserWarning, match="interface_dim`=16 is smaller"):
+        tiny_video_backbone(interface_dim=16)
+    with pytest.warns(UserWarning, match="interface_dim >= 48"):
+        keras_rin.RINBackbone(
+            **{**_image_config(), "image_shape": (8, 8, 3), "patch_size": 4}
+        )
 
 
 def test_context_longer_than_the_clip_raises():

@@ -58,7 +58,7 @@ def test_kinetics600_config_deserialises_into_a_video_predictor():
         video_shape=[8, 8, 8, 3],
         num_latents=8,
         latent_dim=16,
-        interface_dim=16,
+        interface_dim=96,
         num_blocks=1,
         block_depth=1,
         latent_num_heads=2,
