@@ -15,9 +15,11 @@ It saves a preset directory (load it with
 `keras_rin.RINVideoPredictor.from_preset("my_shapes")`), an animated GIF and
 a frame strip of predictions next to the true continuations, and prints the
 per-frame error of the predictions against the true continuation beside the
-error of copying the last context frame. The shipped preset came from the
-default settings: about 25 minutes on a 2-core CPU with JAX (see
-applications/rin_bouncing_shapes/README.md).
+error of copying the last context frame. The default settings take about
+28 minutes on a 2-core CPU with JAX; that run did not predict convincingly
+(its samples beat copying only from the third predicted frame on), so the
+`rin_bouncing_shapes` preset ships the recipe without weights: see
+applications/rin_bouncing_shapes/README.md.
 """
 
 import argparse
@@ -52,7 +54,7 @@ DESCRIPTION = (
 # noise-level token). The interface must be wider than a patch (128 > 96):
 # the readout rebuilds each patch from its token alone, and a narrower
 # interface cannot carry a clean patch through (the samples stay noisy).
-# About 6,000 updates in 25 minutes on a 2-core CPU.
+# About 6,000 updates in 28 minutes on a 2-core CPU.
 BACKBONE = dict(
     video_shape=(8, 16, 16, 3),
     patch_size=4,

@@ -75,3 +75,26 @@ def test_every_video_preset_has_a_model_card(name):
     assert os.path.isfile(
         os.path.join(VIDEO_PRESETS[name]["path"], "README.md")
     )
+
+
+def test_bouncing_shapes_preset_is_the_example_recipe():
+    import importlib.util
+
+    path = os.path.join(
+        os.path.dirname(__file__), "..", "..", "examples", "bouncing_shapes.py"
+    )
+    spec = importlib.util.spec_from_file_location("bouncing_shapes", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    config = _config("rin_bouncing_shapes")["config"]
+    backbone = config["backbone"]["config"]
+    for key, value in example.BACKBONE.items():
+        expected = list(value) if isinstance(value, tuple) else value
+        assert backbone[key] == expected, key
+    for key, value in example.PREDICTOR.items():
+        if key.endswith("schedule"):
+            assert config[key]["name"] == value, key
+        else:
+            assert config[key] == value, key
+    metadata = VIDEO_PRESETS["rin_bouncing_shapes"]
+    assert metadata["parameter_count"] == keras_rin.utils.count_params(backbone)
