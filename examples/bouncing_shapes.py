@@ -37,10 +37,6 @@ NUM_TRAIN_CLIPS = 40_000
 NUM_TEST_CLIPS = 500
 EPOCHS = 10
 BATCH_SIZE = 64
-LEARNING_RATE = 2e-3
-WARMUP_FRACTION = 0.05
-WEIGHT_DECAY = 0.01
-EMA_MOMENTUM = 0.999
 SAMPLING_STEPS = 100
 NUM_CONTEXT_FRAMES = 2
 SHOWN_CLIPS = 8
@@ -94,21 +90,12 @@ def build_model(seed=0):
 
 
 def build_optimizer(total_steps):
-    # Linear warm-up, then cosine decay. The EMA of the weights is written
-    # into the model when `fit` ends.
-    warmup_steps = max(1, int(WARMUP_FRACTION * total_steps))
-    learning_rate = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
-        decay_steps=max(1, total_steps - warmup_steps),
-        warmup_target=LEARNING_RATE,
-        warmup_steps=warmup_steps,
+    # The preset's recipe: AdamW, linear warm-up then cosine decay, and the
+    # EMA of the weights, which `fit` leaves in the model.
+    recipe = keras_rin.training.TrainingRecipe.from_preset(
+        "rin_bouncing_shapes"
     )
-    return keras.optimizers.AdamW(
-        learning_rate,
-        weight_decay=WEIGHT_DECAY,
-        use_ema=True,
-        ema_momentum=EMA_MOMENTUM,
-    )
+    return recipe.build_optimizer(total_steps)
 
 
 def predict(model, clips, num_steps, seed=0, verbose="auto"):
@@ -171,8 +158,8 @@ def save_pictures(model, clips, path_prefix, num_steps, verbose="auto"):
 
 
 class SaveVideos(keras.callbacks.Callback):
-    """Saves predictions on a few test clips every few epochs, so the
-    progress of a long run can be watched."""
+    """Saves predictions on a few test clips every few epochs, from the
+    EMA weights, so the progress of a long run can be watched."""
 
     def __init__(self, clips, path_prefix, every_epochs, num_steps):
         super().__init__()
@@ -183,9 +170,10 @@ class SaveVideos(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_epochs == 0:
-            save_pictures(
-                self.model, self.clips, self.path_prefix, self.num_steps, 0
-            )
+            with self.model.ema_weights():
+                save_pictures(
+                    self.model, self.clips, self.path_prefix, self.num_steps, 0
+                )
 
 
 def main(

@@ -1,11 +1,15 @@
 """keras-rin: Recurrent Interface Networks for Keras 3 (JAX, TensorFlow,
 PyTorch)."""
 
+from keras_rin import callbacks
 from keras_rin import data
 from keras_rin import diffusion
+from keras_rin import distribution
 from keras_rin import layers
 from keras_rin import metrics
+from keras_rin import optimizers
 from keras_rin import presets
+from keras_rin import training
 from keras_rin import utils
 from keras_rin import visualization
 from keras_rin.models.rin_backbone import RINBackbone
@@ -22,11 +26,15 @@ __all__ = [
     "RINVideoBackbone",
     "RINVideoPredictor",
     "__version__",
+    "callbacks",
     "data",
     "diffusion",
+    "distribution",
     "presets",
     "layers",
     "metrics",
+    "training",
+    "optimizers",
     "utils",
     "visualization",
 ]

@@ -1,6 +1,10 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The tests compile many tiny models and run each for a few steps: XLA's
+# slow CPU code-generation passes cost more than they save (about a third
+# of each compile). Speed is measured in benchmarks/, not here.
+os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,3 +1,4 @@
+import inspect
 import warnings
 
 import keras
@@ -294,6 +295,63 @@ class RINBackbone(keras.Model):
         """Shape of one example's latents, `(num_latents, latent_dim)`."""
         return (self.num_latents, self.latent_dim)
 
+    def get_layout_map(self, device_mesh, model_axis="model", data_axis="data"):
+        """A `keras.distribution.LayoutMap` for tensor (model) parallelism.
+
+        Megatron-style sharding over the `model_axis` of the mesh: the
+        query, key and value kernels of every attention (read, write and
+        latent self-attention) and the hidden kernels of every MLP are
+        split on their output units (biases along), the attention output
+        and MLP output kernels on their input units. Heads stay whole on
+        one device. All other variables (norms, embeddings, tokenizer,
+        readout, output biases) are replicated. Keys are regexes matched
+        against the whole variable path.
+
+        Keras leaves a variable unsharded, silently, when the mesh axis
+        does not divide the sharded dimension; this method raises instead.
+
+        Args:
+            device_mesh: `keras.distribution.DeviceMesh` with `model_axis`
+                and `data_axis` among its axis names.
+            model_axis: str, the mesh axis that the weights are split over.
+            data_axis: str, the mesh axis that the batch is split over;
+                the weights are replicated along it.
+
+        Returns:
+            A `keras.distribution.LayoutMap` for
+            `keras.distribution.ModelParallel`.
+
+        Raises:
+            ValueError: if an axis is not in the mesh, or if the size of the
+                model axis does not divide an attention or MLP width or a
+                number of heads of this backbone.
+
+        Example:
+        ```python
+        mesh = keras.distribution.DeviceMesh(
+            shape=(4, 2), axis_names=("data", "model"))
+        layout_map = backbone.get_layout_map(mesh)
+        for variable in backbone.weights:
+            print(variable.path, layout_map[variable.path])
+        ```
+
+        The variables take their layout when they are created, so to train
+        a sharded model, build the distribution from the configuration and
+        create the model under it:
+
+        ```python
+        layout_map = keras_rin.distribution.layout_map_from_config(
+            mesh, config)
+        distribution = keras.distribution.ModelParallel(
+            layout_map=layout_map, batch_dim_name="data")
+        with distribution.scope():
+            backbone = keras_rin.RINBackbone(**config)
+        ```
+        """
+        return layout_map_from_config(
+            device_mesh, self._network_config(), model_axis, data_axis
+        )
+
     def get_config(self):
         return {
             "name": self.name,
@@ -414,3 +472,136 @@ def _check_config(
     validation.check_rate("dropout_rate", dropout_rate)
     validation.check_rate("drop_path_rate", drop_path_rate)
     validation.check_positive_number("time_scaling", time_scaling)
+
+
+# Megatron-style tensor parallelism: the layers that widen the features are
+# split on their output units and the layers that narrow them back on their
+# input units, so that each attention or MLP branch needs one all-reduce.
+_ATTENTIONS = r"(read_attention|write_attention|compute_attention_\d+)"
+_MLPS = r"(read_mlp|write_mlp|compute_mlp_\d+|self_conditioning/mlp)"
+
+
+def _sharded_layouts(model_axis):
+    return {
+        rf".*{_ATTENTIONS}/(query|key|value)/kernel": (None, model_axis),
+        rf".*{_ATTENTIONS}/(query|key|value)/bias": (model_axis,),
+        rf".*{_ATTENTIONS}/output/kernel": (model_axis, None),
+        rf".*{_MLPS}/hidden/kernel": (None, model_axis),
+        rf".*{_MLPS}/hidden/bias": (model_axis,),
+        rf".*{_MLPS}/output/kernel": (model_axis, None),
+    }
+
+
+def layout_map_from_config(
+    device_mesh, config, model_axis="model", data_axis="data"
+):
+    """`RINBackbone.get_layout_map` from a backbone configuration.
+
+    A `keras.distribution.ModelParallel` distribution must be in place
+    before the model's variables are created, so its layout map is built
+    from the configuration, before the backbone exists.
+
+    Args:
+        device_mesh: `keras.distribution.DeviceMesh` with `model_axis` and
+            `data_axis` among its axis names.
+        config: dict, the arguments of `RINBackbone` or `RINVideoBackbone`
+            (or their `get_config()`); only `latent_dim`, `interface_dim`,
+            the numbers of heads and the MLP ratios are read, and the
+            backbone's defaults fill the missing ones.
+        model_axis: str, the mesh axis that the weights are split over.
+        data_axis: str, the mesh axis that the batch is split over.
+
+    Returns:
+        A `keras.distribution.LayoutMap`.
+
+    Example:
+    ```python
+    config = dict(image_shape=(32, 32, 3), patch_size=2, num_latents=128,
+        latent_dim=512, interface_dim=256, num_blocks=3, block_depth=2)
+    mesh = keras.distribution.DeviceMesh(
+        shape=(4, 2), axis_names=("data", "model"))
+    layout_map = layout_map_from_config(mesh, config)
+    ```
+    """
+    if not isinstance(device_mesh, keras.distribution.DeviceMesh):
+        raise ValueError(
+            "`device_mesh` must be a `keras.distribution.DeviceMesh`. "
+            f"Received: {type(device_mesh).__name__}"
+        )
+    axis_names = tuple(device_mesh.axis_names)
+    for name, axis in [("model_axis", model_axis), ("data_axis", data_axis)]:
+        if axis not in axis_names:
+            raise ValueError(
+                f"`{name}`={axis!r} is not an axis of the device mesh "
+                f"(axis names {axis_names}, shape {tuple(device_mesh.shape)})."
+            )
+    if model_axis == data_axis:
+        raise ValueError(
+            "`model_axis` and `data_axis` must be different mesh axes. "
+            f"Received: {model_axis!r} for both"
+        )
+    model_size = device_mesh.shape[axis_names.index(model_axis)]
+    _check_shardable(_layout_config(config), model_axis, model_size)
+    layout_map = keras.distribution.LayoutMap(device_mesh)
+    for key, axes in _sharded_layouts(model_axis).items():
+        layout_map[key] = axes
+    return layout_map
+
+
+def _layout_config(config):
+    """The widths that the layout depends on, with the backbone's defaults."""
+    parameters = inspect.signature(RINBackbone.__init__).parameters
+    names = (
+        "latent_dim",
+        "interface_dim",
+        "latent_num_heads",
+        "rw_num_heads",
+        "latent_mlp_ratio",
+        "interface_mlp_ratio",
+    )
+    values = {}
+    for name in names:
+        default = parameters[name].default
+        if name not in config and default is inspect.Parameter.empty:
+            raise ValueError(
+                f"The backbone config must give `{name}`. Received keys: "
+                f"{sorted(config)}"
+            )
+        values[name] = config.get(name, default)
+    return values
+
+
+def _check_shardable(config, model_axis, model_size):
+    latent_dim = config["latent_dim"]
+    interface_dim = config["interface_dim"]
+    rw_dim = min(latent_dim, interface_dim)
+    dimensions = [
+        ("latent self-attention width (latent_dim)", latent_dim),
+        ("read/write attention width (min(latent_dim, interface_dim))", rw_dim),
+        (
+            "latent MLP hidden width (latent_dim * latent_mlp_ratio)",
+            int(latent_dim * config["latent_mlp_ratio"]),
+        ),
+        (
+            "interface MLP hidden width (interface_dim * interface_mlp_ratio)",
+            int(interface_dim * config["interface_mlp_ratio"]),
+        ),
+        (
+            "latent self-attention heads (latent_num_heads)",
+            config["latent_num_heads"],
+        ),
+        ("read/write attention heads (rw_num_heads)", config["rw_num_heads"]),
+    ]
+    problems = [
+        f"{what} = {size}" for what, size in dimensions if size % model_size
+    ]
+    if problems:
+        raise ValueError(
+            f"Cannot shard this RIN backbone over the mesh axis "
+            f"{model_axis!r} of size {model_size}: the size must divide "
+            "every sharded width and number of heads (so that no head is "
+            f"split across devices). Not divisible by {model_size}: "
+            + ", ".join(problems)
+            + ". Keras would leave such variables unsharded without a "
+            "word. Use a model axis size that divides them all."
+        )

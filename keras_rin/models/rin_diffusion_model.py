@@ -1,3 +1,4 @@
+import contextlib
 import math
 
 import keras
@@ -9,6 +10,7 @@ from keras_rin.diffusion import schedules
 from keras_rin.diffusion import targets
 from keras_rin.models.rin_backbone import RINBackbone
 from keras_rin.presets.preset_mixin import PresetMixin
+from keras_rin.utils import ema
 from keras_rin.utils import validation
 from keras_rin.utils.compiled_function import compile_inference_function
 
@@ -100,6 +102,7 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         self.guidance_scale = guidance_scale
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._sampling_functions = {}
+        self._ema_state = _EMAState()
         # The backbone is built; marking the model built keeps `fit` from
         # tracing `call` symbolically on a batch that lacks the labels.
         self.built = True
@@ -345,8 +348,15 @@ class RINDiffusionModel(PresetMixin, keras.Model):
     # ------------------------------------------------------------------
 
     def fit(self, x=None, y=None, *args, **kwargs):
+        """Keras' `fit`, with the EMA of the weights handled as in the
+        official RIN: with an optimizer built with `use_ema=True`, the model
+        holds the EMA weights when `fit` returns (for sampling, evaluation
+        and saving), and the next `fit` call continues training from the
+        raw weights, not from the EMA."""
         self._check_training_data(x, y)
-        return super().fit(x, y, *args, **kwargs)
+        self._restore_training_weights()
+        with self._stash_training_weights_when_fit_ends():
+            return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check_training_data(x, y)
@@ -392,6 +402,81 @@ class RINDiffusionModel(PresetMixin, keras.Model):
                 f"{_dims(expected)}) ({', '.join(self.data_axes)}). "
                 f"Received element shape {tuple(shape)}"
             )
+
+    # ------------------------------------------------------------------
+    # EMA of the weights
+    # ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def ema_weights(self):
+        """Puts the EMA of the weights into the model for the `with` block.
+
+        Callbacks use it to sample or save checkpoints from the EMA weights
+        in the middle of `fit`; the raw weights are back when the block
+        ends. Outside `fit` the model already holds the EMA weights, and
+        without an EMA (an optimizer without `use_ema`, or no update yet)
+        the block sees the weights as they are.
+
+        Example:
+        ```python
+        with model.ema_weights():
+            images = model.generate(labels=[0, 1, 2], seed=0)
+        ```
+        """
+        if hasattr(self, "jax_state_sync"):
+            # Under JAX, `fit` keeps the newest values outside the variables
+            # until something asks for them.
+            self.jax_state_sync()
+        averages = ema.ema_variables(self.optimizer)
+        if averages is None or self._ema_state.holds_ema:
+            yield self
+            return
+        raw = ema.snapshot(self.trainable_variables)
+        ema.assign_all(self.trainable_variables, averages)
+        try:
+            yield self
+        finally:
+            ema.assign_all(self.trainable_variables, raw)
+
+    @contextlib.contextmanager
+    def _stash_training_weights_when_fit_ends(self):
+        # Keras overwrites the weights with the EMA when `fit` ends (even
+        # when it ends with an error); keep a copy of the raw weights first,
+        # so that the next `fit` can continue from them.
+        optimizer = self.optimizer
+        if not ema.uses_ema(optimizer):
+            yield
+            return
+        finalize = optimizer.finalize_variable_values
+
+        def stash_then_finalize(variables):
+            averages = ema.ema_variables(optimizer)
+            if averages is not None:
+                self._ema_state.stash(ema.snapshot(variables), averages)
+            finalize(variables)
+
+        optimizer.finalize_variable_values = stash_then_finalize
+        try:
+            yield
+        finally:
+            del optimizer.finalize_variable_values
+
+    def _restore_training_weights(self):
+        """Puts the raw weights of the last `fit` back, unless the weights
+        were changed since (e.g. loaded from a file)."""
+        raw, averages = self._ema_state.pop()
+        if raw is not None and ema.holds_values(
+            self.trainable_variables, averages
+        ):
+            ema.assign_all(self.trainable_variables, raw)
+
+    def load_weights(self, *args, **kwargs):
+        self._ema_state.pop()
+        return super().load_weights(*args, **kwargs)
+
+    def set_weights(self, *args, **kwargs):
+        self._ema_state.pop()
+        return super().set_weights(*args, **kwargs)
 
     # ------------------------------------------------------------------
     # Sampling
@@ -775,3 +860,24 @@ def _broadcast_like(gamma, x):
 
 def _dims(shape):
     return ", ".join(map(str, shape))
+
+
+class _EMAState:
+    """The raw weights kept aside while the model holds the EMA weights
+    after `fit` (a plain object, so Keras does not track the tensors)."""
+
+    def __init__(self):
+        self.raw = None
+        self.averages = None
+
+    @property
+    def holds_ema(self):
+        return self.raw is not None
+
+    def stash(self, raw, averages):
+        self.raw, self.averages = raw, averages
+
+    def pop(self):
+        raw, averages = self.raw, self.averages
+        self.raw = self.averages = None
+        return raw, averages

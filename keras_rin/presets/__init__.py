@@ -2,6 +2,7 @@
 `kaggle://`), and atomic saving and loading."""
 
 from keras_rin.presets.preset_io import load_preset
+from keras_rin.presets.preset_io import read_backbone_config
 from keras_rin.presets.preset_io import save_preset
 from keras_rin.presets.preset_mixin import PresetMixin
 from keras_rin.presets.registry import builtin_presets
@@ -12,5 +13,6 @@ __all__ = [
     "builtin_presets",
     "list_presets",
     "load_preset",
+    "read_backbone_config",
     "save_preset",
 ]

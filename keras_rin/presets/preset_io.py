@@ -118,12 +118,16 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
         load_weights: bool. False, or a preset without weights, gives a
             randomly initialised model of the preset's configuration.
         **overrides: model config entries to replace (e.g.
-            `sampling_schedule="linear"`).
+            `sampling_schedule="linear"`). `dtype` (e.g.
+            `"mixed_bfloat16"`) sets the dtype policy of the backbone too:
+            a preset stores float32.
 
     Returns:
         The model.
     """
     directory, config = read_preset(handle, cls)
+    if overrides.get("dtype") is not None:
+        config = _with_backbone_dtype(config, overrides["dtype"])
     if overrides:
         config = dict(config, config={**config["config"], **overrides})
     model = keras.saving.deserialize_keras_object(config)
@@ -131,6 +135,18 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
     if load_weights and os.path.isfile(weights):
         _load_weights(handle, model, weights, cls)
     return model
+
+
+def _with_backbone_dtype(config, dtype):
+    model_config = dict(config["config"])
+    backbone = model_config.get("backbone")
+    if isinstance(backbone, dict) and "config" in backbone:
+        policy = keras.dtype_policies.serialize(keras.dtype_policies.get(dtype))
+        backbone = dict(
+            backbone, config={**backbone["config"], "dtype": policy}
+        )
+        model_config["backbone"] = backbone
+    return dict(config, config=model_config)
 
 
 def read_preset(handle, cls=None):
@@ -142,6 +158,17 @@ def read_preset(handle, cls=None):
     """
     directory = resolve_handle(handle, cls)
     return directory, _read_config(handle, directory, cls)
+
+
+def read_backbone_config(handle):
+    """The backbone arguments of a preset (a dict), without building the
+    model: e.g. for `keras_rin.distribution.make_distribution`, which needs
+    them before the model exists."""
+    _, config = read_preset(handle)
+    backbone = config["config"].get("backbone")
+    if not isinstance(backbone, dict) or "config" not in backbone:
+        raise preset_error(handle, "its config holds no backbone")
+    return dict(backbone["config"])
 
 
 def resolve_handle(handle, cls=None):

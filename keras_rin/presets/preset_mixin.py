@@ -34,7 +34,8 @@ class PresetMixin:
                 preset (the paper's configurations), the model is randomly
                 initialised, ready to train from scratch.
             **kwargs: model config entries to override, e.g.
-                `sampling_schedule="linear"`.
+                `sampling_schedule="linear"`, or `dtype="mixed_bfloat16"`
+                for mixed precision (presets store float32).
 
         Example:
         ```python

@@ -1,0 +1,242 @@
+"""Multi-device training with `keras.distribution` (JAX backend).
+
+`make_distribution` builds the `keras.distribution.DataParallel` or
+`keras.distribution.ModelParallel` distribution for a RIN backbone
+configuration, before the model exists (the variables must be created under
+the distribution); `check_variable_layouts` verifies afterwards that the
+variables were sharded as the layout map asks.
+
+Keras 3 implements `keras.distribution` for JAX only. On TensorFlow it
+constructs but does not distribute anything (training silently runs on one
+device), and on PyTorch it fails with an `AttributeError`; `make_distribution`
+raises a `ValueError` there that says what is supported instead.
+"""
+
+import keras
+
+from keras_rin.models.rin_backbone import layout_map_from_config
+
+__all__ = [
+    "DISTRIBUTION_KINDS",
+    "check_backend_supports_distribution",
+    "check_variable_layouts",
+    "layout_map_from_config",
+    "make_distribution",
+]
+
+DISTRIBUTION_KINDS = ("none", "data", "model")
+
+_UNSUPPORTED = {
+    "tensorflow": (
+        "On TensorFlow, Keras 3 builds these objects but ignores them: the "
+        "model would train on a single device without a warning. Train on "
+        "a single device. (`tf.distribute.MirroredStrategy` runs `fit` on "
+        "several devices but keras-rin does not support it: every replica "
+        "draws the same diffusion noise, and the loss is not divided by "
+        "the number of replicas.)"
+    ),
+    "torch": (
+        "On PyTorch, Keras 3 has no distribution backend (`keras."
+        "distribution` fails with an AttributeError). Train on one device, "
+        "or wrap the model in `torch.nn.parallel.DistributedDataParallel` "
+        "in your own PyTorch training loop, outside `fit` (give each "
+        "process its own model `seed`, or all draw the same noise)."
+    ),
+}
+
+
+def make_distribution(
+    kind, backbone_config=None, model_parallel=1, devices=None
+):
+    """A `keras.distribution` distribution for training a RIN model.
+
+    Call it before creating the model, then create the model under the
+    distribution (`keras.distribution.set_distribution(distribution)` or
+    `with distribution.scope():`): variables take their layout when they
+    are created.
+
+    Args:
+        kind: `"none"` (returns None), `"data"` (`DataParallel`: the
+            variables are replicated and the batch is split over all
+            devices) or `"model"` (`ModelParallel` on a 2-D mesh
+            `("data", "model")`: the attention and MLP weights are split
+            over `model_parallel` devices, the batch over the rest).
+        backbone_config: dict, the arguments of the `RINBackbone` or
+            `RINVideoBackbone` to train (or its `get_config()`); required
+            for `"model"`.
+        model_parallel: int, size of the `"model"` mesh axis for `"model"`;
+            it must divide the number of devices and the backbone's
+            attention and MLP widths and numbers of heads. Must be 1 for
+            the other kinds.
+        devices: list of device names such as `"gpu:0"`, or None for
+            `keras.distribution.list_devices()` (all devices of all hosts
+            after `keras.distribution.initialize()`).
+
+    Returns:
+        A `keras.distribution.Distribution`, or None for `"none"`.
+
+    Raises:
+        ValueError: for an unknown kind, a backend other than JAX (with
+            what to use there), a `model_parallel` that does not divide the
+            devices or the backbone's widths.
+
+    Example:
+    ```python
+    distribution = keras_rin.distribution.make_distribution(
+        "model", backbone_config, model_parallel=2)
+    keras.distribution.set_distribution(distribution)
+    backbone = keras_rin.RINBackbone(**backbone_config)
+    model = keras_rin.RINImageGenerator(backbone)
+    model.compile(optimizer="adamw")
+    model.fit(images, labels, batch_size=64)  # batch split over "data"
+    ```
+    """
+    if kind not in DISTRIBUTION_KINDS:
+        raise ValueError(
+            f"`kind` must be one of {DISTRIBUTION_KINDS}. Received: "
+            f"kind={kind!r}"
+        )
+    if isinstance(model_parallel, bool) or not isinstance(model_parallel, int):
+        raise ValueError(
+            "`model_parallel` must be a positive integer. Received: "
+            f"model_parallel={model_parallel!r}"
+        )
+    if kind != "model" and model_parallel != 1:
+        raise ValueError(
+            f'`model_parallel` must be 1 for kind={kind!r} (only "model" '
+            f"splits the weights). Received: model_parallel={model_parallel}"
+        )
+    if kind == "none":
+        return None
+    check_backend_supports_distribution(kind)
+    if devices is None:
+        devices = keras.distribution.list_devices()
+    devices = list(devices)
+    if kind == "data":
+        return keras.distribution.DataParallel(devices=devices)
+    if backbone_config is None:
+        raise ValueError(
+            '`backbone_config` is required for kind="model": the layout '
+            "map depends on the backbone's widths."
+        )
+    if model_parallel < 1 or len(devices) % model_parallel:
+        raise ValueError(
+            f"`model_parallel`={model_parallel} must be a positive divisor "
+            f"of the number of devices ({len(devices)})."
+        )
+    # "model" is the inner axis: devices are listed host by host, so a group
+    # of `model_parallel` devices that exchange activations shares a host.
+    mesh = keras.distribution.DeviceMesh(
+        shape=(len(devices) // model_parallel, model_parallel),
+        axis_names=("data", "model"),
+        devices=devices,
+    )
+    return keras.distribution.ModelParallel(
+        layout_map=layout_map_from_config(mesh, backbone_config),
+        batch_dim_name="data",
+    )
+
+
+def check_backend_supports_distribution(kind="data"):
+    """Raises a `ValueError` unless the backend implements
+    `keras.distribution` (JAX in Keras 3)."""
+    backend = keras.config.backend()
+    if backend == "jax":
+        return
+    advice = _UNSUPPORTED.get(backend, "")
+    raise ValueError(
+        f"Distribution kind={kind!r} needs the JAX backend: Keras "
+        f"{keras.version()} implements `keras.distribution` (DataParallel, "
+        f"ModelParallel) for JAX only, and the backend is {backend!r}. "
+        f'{advice} Or set KERAS_BACKEND=jax. kind="none" works everywhere.'
+    )
+
+
+def check_variable_layouts(model, layout_map):
+    """Checks that the model's variables have the layouts of `layout_map`.
+
+    Keras silently replicates a variable whose layout does not fit (a mesh
+    axis that does not divide the dimension, a variable created outside the
+    distribution); this makes such a variable an error. Variables that no
+    key of the map matches must be replicated. Mesh axes of size 1 count as
+    replicated, so a single-device run passes with a `(1, 1)` mesh.
+
+    Args:
+        model: a built `keras.Model` (or layer).
+        layout_map: the `keras.distribution.LayoutMap` it was created
+            under, or the `keras.distribution.ModelParallel` distribution.
+
+    Returns:
+        dict mapping the path of each sharded variable to its layout axes.
+
+    Raises:
+        ValueError: naming each variable whose sharding differs, or if no
+            variable matches a key of the map.
+
+    Example:
+    ```python
+    with distribution.scope():
+        model = keras_rin.RINImageGenerator(keras_rin.RINBackbone(**config))
+    check_variable_layouts(model, distribution)
+    ```
+    """
+    if isinstance(layout_map, keras.distribution.ModelParallel):
+        layout_map = layout_map._layout_map
+    if not isinstance(layout_map, keras.distribution.LayoutMap):
+        raise ValueError(
+            "`layout_map` must be a `keras.distribution.LayoutMap` or a "
+            f"`ModelParallel` distribution. Received: {type(layout_map)}"
+        )
+    mesh = layout_map.device_mesh
+    sizes = dict(zip(mesh.axis_names, mesh.shape, strict=True))
+    sharded = {}
+    mismatches = []
+    for variable in model.weights:
+        layout = layout_map[variable.path]
+        axes = (None,) * len(variable.shape)
+        if layout is not None:
+            axes = tuple(layout.axes)
+            sharded[variable.path] = axes
+        expected = _effective_axes(axes, sizes)
+        actual = _effective_axes(_sharding_axes(variable), sizes)
+        if actual != expected:
+            mismatches.append(
+                f"{variable.path} {tuple(variable.shape)}: expected "
+                f"{expected}, got {actual}"
+            )
+    if not sharded:
+        raise ValueError(
+            "No variable of the model matches a key of the layout map; the "
+            f"keys are {list(layout_map)}."
+        )
+    if mismatches:
+        raise ValueError(
+            f"{len(mismatches)} variable(s) do not have the layout of the "
+            "layout map (mesh "
+            f"{dict(sizes)}; was the model created under the distribution, "
+            "on the JAX backend?):\n" + "\n".join(mismatches)
+        )
+    return sharded
+
+
+def _sharding_axes(variable):
+    """The mesh axis of each dimension of a variable; all None when it is
+    not sharded (or the backend does not shard)."""
+    ndim = len(variable.shape)
+    spec = getattr(getattr(variable.value, "sharding", None), "spec", None)
+    if spec is None:
+        return (None,) * ndim
+    axes = []
+    for entry in tuple(spec) + (None,) * (ndim - len(spec)):
+        if isinstance(entry, (tuple, list)):
+            entry = tuple(entry) if len(entry) > 1 else entry[0]
+        axes.append(entry)
+    return tuple(axes)
+
+
+def _effective_axes(axes, sizes):
+    """Drops mesh axes of size 1, which split nothing."""
+    return tuple(
+        None if axis is None or sizes.get(axis, 0) == 1 else axis
+        for axis in axes
+    )
