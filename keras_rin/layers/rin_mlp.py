@@ -1,3 +1,5 @@
+import random
+
 import keras
 from keras import ops
 
@@ -13,6 +15,8 @@ class RINMLP(keras.layers.Layer):
         mlp_ratio: int, hidden width as a multiple of the input width.
         dropout_rate: float in [0, 1), dropout after the activation.
         epsilon: float, LayerNorm epsilon.
+        seed: int or None, seed of the dropout masks. None draws one from
+            Python's `random` (seeded by `keras.utils.set_random_seed`).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -20,7 +24,9 @@ class RINMLP(keras.layers.Layer):
     (2, 8, 32)
     """
 
-    def __init__(self, mlp_ratio=4, dropout_rate=0.0, epsilon=1e-6, **kwargs):
+    def __init__(
+        self, mlp_ratio=4, dropout_rate=0.0, epsilon=1e-6, seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
         if mlp_ratio <= 0:
             raise ValueError(
@@ -29,11 +35,17 @@ class RINMLP(keras.layers.Layer):
         self.mlp_ratio = mlp_ratio
         self.dropout_rate = dropout_rate
         self.epsilon = epsilon
+        self.seed = seed
         self.norm = keras.layers.LayerNormalization(
             epsilon=epsilon, dtype=self.dtype_policy, name="norm"
         )
+        # An unseeded Dropout on PyTorch draws from torch's global generator,
+        # outside the layer's state: a resumed run would draw other masks.
         self.dropout = keras.layers.Dropout(
-            dropout_rate, dtype=self.dtype_policy, name="dropout"
+            dropout_rate,
+            seed=random.randint(1, 10**9) if seed is None else seed,
+            dtype=self.dtype_policy,
+            name="dropout",
         )
 
     def build(self, input_shape):
@@ -63,6 +75,7 @@ class RINMLP(keras.layers.Layer):
                 "mlp_ratio": self.mlp_ratio,
                 "dropout_rate": self.dropout_rate,
                 "epsilon": self.epsilon,
+                "seed": self.seed,
             }
         )
         return config
