@@ -9,7 +9,8 @@ from keras_rin.visualization.image_grid import save_image_grid
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """Saves a PNG grid of samples from the EMA weights every few epochs.
+    """Saves a PNG grid of a `RINImageGenerator`'s samples, from the EMA
+    weights, every few epochs.
 
     Long runs are judged by looking at samples. The callback samples with
     the same seed every time (so that successive grids differ only by
@@ -72,6 +73,15 @@ class SampleGrid(keras.callbacks.Callback):
         self.upscale = upscale
         self.verbose = verbose
         self.last_path = None
+
+    def on_train_begin(self, logs=None):
+        if hasattr(self.model, "num_context_frames"):
+            raise ValueError(
+                "`SampleGrid` samples images from a `RINImageGenerator`; "
+                f"received a {type(self.model).__name__}. For a video "
+                "predictor, save predictions with "
+                "`keras_rin.visualization.save_video_gif` in a callback."
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         last_epoch = epoch + 1 == self.params.get("epochs")

@@ -29,7 +29,8 @@ def training_callbacks(
 
     Args:
         run_dir: str, the directory of the run.
-        sample_every_n_epochs: int or None, how often to sample (None: never).
+        sample_every_n_epochs: int or None, how often to sample (None:
+            never; use None for a `RINVideoPredictor`).
         checkpoint_every_n_epochs: int, how often to save the preset.
         sample_kwargs: dict or None, extra arguments of `SampleGrid`
             (`num_steps`, `labels`, `upscale`, ...).
