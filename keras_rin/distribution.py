@@ -15,6 +15,7 @@ raises a `ValueError` there that says what is supported instead.
 import keras
 
 from keras_rin.models.rin_backbone import layout_map_from_config
+from keras_rin.utils import validation
 
 __all__ = [
     "DISTRIBUTION_KINDS",
@@ -96,11 +97,7 @@ def make_distribution(
             f"`kind` must be one of {DISTRIBUTION_KINDS}. Received: "
             f"kind={kind!r}"
         )
-    if isinstance(model_parallel, bool) or not isinstance(model_parallel, int):
-        raise ValueError(
-            "`model_parallel` must be a positive integer. Received: "
-            f"model_parallel={model_parallel!r}"
-        )
+    validation.check_positive_int("model_parallel", model_parallel)
     if kind != "model" and model_parallel != 1:
         raise ValueError(
             f'`model_parallel` must be 1 for kind={kind!r} (only "model" '
@@ -119,7 +116,7 @@ def make_distribution(
             '`backbone_config` is required for kind="model": the layout '
             "map depends on the backbone's widths."
         )
-    if model_parallel < 1 or len(devices) % model_parallel:
+    if len(devices) % model_parallel:
         raise ValueError(
             f"`model_parallel`={model_parallel} must be a positive divisor "
             f"of the number of devices ({len(devices)})."

@@ -1,8 +1,9 @@
-import math
 import os
 
 import keras
 import numpy as np
+
+from keras_rin.callbacks.epoch_schedule import finite_loss
 
 SEED_STATES_FILE = "seed_states.npz"
 
@@ -112,14 +113,3 @@ def _seed_states(model):
         name: keras.ops.convert_to_numpy(variable)
         for name, variable in _seed_variables(model).items()
     }
-
-
-def finite_loss(logs):
-    """Whether the logs hold no loss or a finite one."""
-    loss = (logs or {}).get("loss")
-    if loss is None:
-        return True
-    try:
-        return math.isfinite(float(loss))
-    except (TypeError, ValueError):
-        return True

@@ -2,7 +2,7 @@ import os
 
 import keras
 
-from keras_rin.callbacks.backup_and_restore import finite_loss
+from keras_rin.callbacks.epoch_schedule import is_due
 from keras_rin.utils import validation
 
 
@@ -46,11 +46,8 @@ class PresetCheckpoint(keras.callbacks.Callback):
         self.last_directory = None
 
     def on_epoch_end(self, epoch, logs=None):
-        last_epoch = epoch + 1 == self.params.get("epochs")
-        if (epoch + 1) % self.every_n_epochs and not last_epoch:
+        if not is_due(self, epoch, logs):
             return
-        if not finite_loss(logs):
-            return  # A diverged model: nothing worth keeping.
         self.last_directory = self.directory.format(epoch=epoch + 1)
         with self.model.ema_weights():
             self.model.save_to_preset(self.last_directory, self.description)

@@ -3,7 +3,7 @@ import os
 import keras
 import numpy as np
 
-from keras_rin.callbacks.backup_and_restore import finite_loss
+from keras_rin.callbacks.epoch_schedule import is_due
 from keras_rin.utils import validation
 from keras_rin.visualization.image_grid import save_image_grid
 
@@ -84,11 +84,8 @@ class SampleGrid(keras.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
-        last_epoch = epoch + 1 == self.params.get("epochs")
-        if (epoch + 1) % self.every_n_epochs and not last_epoch:
+        if not is_due(self, epoch, logs):
             return
-        if not finite_loss(logs):
-            return  # A diverged model: nothing worth keeping.
         with self.model.ema_weights():
             images = self.model.generate(
                 **self._what_to_sample(),

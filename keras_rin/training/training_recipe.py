@@ -4,6 +4,8 @@ import os
 
 import keras
 
+from keras_rin.optimizers import LAMB
+from keras_rin.optimizers import WarmupCosineDecay
 from keras_rin.presets import preset_io
 from keras_rin.utils import validation
 
@@ -93,9 +95,9 @@ class TrainingRecipe:
         )
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("decay", self.decay, DECAYS)
-        for name in ("total_steps", "batch_size"):
-            _check_int(name, getattr(self, name), minimum=1)
-        _check_int("warmup_steps", self.warmup_steps, minimum=0)
+        validation.check_positive_int("total_steps", self.total_steps)
+        validation.check_positive_int("batch_size", self.batch_size)
+        validation.check_non_negative_int("warmup_steps", self.warmup_steps)
         if self.warmup_steps > self.total_steps:
             raise ValueError(
                 "`warmup_steps` must not exceed `total_steps`. Received: "
@@ -180,10 +182,8 @@ class TrainingRecipe:
             total_steps: int or None, the updates of this run (defaults to
                 the recipe's `total_steps`).
         """
-        from keras_rin.optimizers import WarmupCosineDecay
-
         total_steps = total_steps or self.total_steps
-        _check_int("total_steps", total_steps, minimum=1)
+        validation.check_positive_int("total_steps", total_steps)
         return WarmupCosineDecay(
             self.learning_rate,
             total_steps=total_steps,
@@ -201,8 +201,6 @@ class TrainingRecipe:
             total_steps: int or None, the updates of this run (defaults to
                 the recipe's `total_steps`).
         """
-        from keras_rin.optimizers import LAMB
-
         common = dict(
             learning_rate=self.learning_rate_schedule(total_steps),
             beta_1=self.beta_1,
@@ -231,12 +229,4 @@ def _check_choice(name, value, choices):
         raise ValueError(
             f"`{name}` must be one of {', '.join(map(repr, choices))}. "
             f"Received: {name}={value!r}"
-        )
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an integer >= {minimum}. Received: "
-            f"{name}={value!r}"
         )

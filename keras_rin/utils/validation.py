@@ -14,6 +14,13 @@ def check_positive_int(name, value):
         )
 
 
+def check_non_negative_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(
+            f"`{name}` must be an integer >= 0. Received: {name}={value!r}"
+        )
+
+
 def check_rate(name, value, allow_one=False):
     upper_ok = value <= 1 if allow_one else value < 1
     if (

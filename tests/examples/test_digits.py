@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 
@@ -7,23 +6,14 @@ import pytest
 from PIL import Image
 
 import keras_rin
+from tests.examples import load_example
 
 pytest.importorskip("sklearn")
-
-EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
-
-
-def _load_example(name):
-    path = os.path.join(EXAMPLES, f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("mixed_precision", [False, True])
 def test_digits_trains_saves_a_preset_and_a_grid(tmp_path, mixed_precision):
-    digits = _load_example("digits")
+    digits = load_example("digits")
     output = os.path.join(tmp_path, "my_digits")
     model, samples = digits.main(
         output=output, mixed_precision=mixed_precision, smoke=True
@@ -40,10 +30,10 @@ def test_digits_trains_saves_a_preset_and_a_grid(tmp_path, mixed_precision):
 
 
 def test_evaluate_digits_reports_every_number(tmp_path):
-    digits = _load_example("digits")
+    digits = load_example("digits")
     preset = os.path.join(tmp_path, "smoke_digits")
     digits.main(output=preset, smoke=True)
-    evaluate = _load_example("evaluate_digits")
+    evaluate = load_example("evaluate_digits")
     results = evaluate.evaluate(
         preset,
         per_class=2,

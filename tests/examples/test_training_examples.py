@@ -1,7 +1,6 @@
 """The training examples run end to end at toy size (`--smoke`: a tiny
 model on `tfds.testing.mock_data` for two one-step epochs)."""
 
-import importlib.util
 import os
 
 import keras
@@ -9,18 +8,9 @@ import pytest
 from PIL import Image
 
 import keras_rin
+from tests.examples import load_example
 
 pytest.importorskip("tensorflow_datasets")
-
-EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
-
-
-def _load_example(name):
-    path = os.path.join(EXAMPLES, f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _check_run_dir(run_dir, model):
@@ -39,7 +29,7 @@ def _check_run_dir(run_dir, model):
 
 
 def test_cifar10_smoke_run(tmp_path):
-    cifar10 = _load_example("cifar10")
+    cifar10 = load_example("cifar10")
     run_dir = str(tmp_path / "run")
     model = cifar10.main(["--smoke", "--run-dir", run_dir])
     _check_run_dir(run_dir, model)
@@ -52,7 +42,7 @@ def test_cifar10_smoke_run(tmp_path):
 
 
 def test_imagenet_smoke_run_with_distribution(tmp_path):
-    imagenet = _load_example("imagenet")
+    imagenet = load_example("imagenet")
     run_dir = str(tmp_path / "run")
     argv = ["--smoke", "--run-dir", run_dir, "--distribution", "data"]
     if keras.config.backend() != "jax":

@@ -1,4 +1,3 @@
-import importlib.util
 import os
 
 import numpy as np
@@ -6,20 +5,11 @@ import pytest
 from PIL import Image
 
 import keras_rin
-
-EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
-
-
-def _load_example(name):
-    path = os.path.join(EXAMPLES, f"{name}.py")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.examples import load_example
 
 
 def test_bouncing_shapes_trains_saves_a_preset_and_pictures(tmp_path):
-    example = _load_example("bouncing_shapes")
+    example = load_example("bouncing_shapes")
     output = os.path.join(tmp_path, "my_shapes")
     model, errors = example.main(output=output, smoke=True)
     assert len(model.history.history["loss"]) == 1
@@ -57,7 +47,7 @@ def test_kinetics_example_reads_a_video_folder_and_trains(tmp_path):
     pytest.importorskip("tensorflow")
     videos = os.path.join(tmp_path, "kinetics")
     _write_videos(videos)
-    example = _load_example("kinetics")
+    example = load_example("kinetics")
     output = os.path.join(tmp_path, "trained")
     example.BATCH_SIZE = 2
     model = example.main(video_dir=videos, output=output, smoke=True)
@@ -71,6 +61,6 @@ def test_kinetics_example_reads_a_video_folder_and_trains(tmp_path):
 
 
 def test_kinetics_example_needs_a_data_source():
-    example = _load_example("kinetics")
+    example = load_example("kinetics")
     with pytest.raises(ValueError, match="--video-dir"):
         example.load_clips()

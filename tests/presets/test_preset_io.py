@@ -249,3 +249,21 @@ def test_a_saved_preset_has_ordinary_permissions(saved_preset):
     mask = os.umask(0)
     os.umask(mask)
     assert os.stat(directory).st_mode & 0o777 == 0o777 & ~mask
+
+
+def test_from_preset_dtype_sets_the_backbone_policy_too():
+    model = keras_rin.RINImageGenerator.from_preset(
+        "rin_digits", dtype="mixed_bfloat16"
+    )
+    assert model.backbone.blocks[0].compute_dtype == "bfloat16"
+    assert all(w.dtype == "float32" for w in model.weights)
+    plain = keras_rin.RINImageGenerator.from_preset("rin_digits")
+    assert plain.backbone.blocks[0].compute_dtype == "float32"
+
+
+def test_read_backbone_config_without_building():
+    config = keras_rin.presets.read_backbone_config("rin_cifar10")
+    assert config["image_shape"] == [32, 32, 3]
+    assert config["latent_dim"] == 512
+    with pytest.raises(ValueError, match="no_such_preset"):
+        keras_rin.presets.read_backbone_config("no_such_preset")

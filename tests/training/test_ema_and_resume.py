@@ -75,7 +75,18 @@ def test_fit_leaves_the_ema_and_a_second_fit_continues_from_raw(
 ):
     twice = _model()
     spy = _EMASpy()
-    twice.fit(IMAGES, LABELS, epochs=1, callbacks=[spy], **FIT)
+    checkpoint = keras_rin.callbacks.PresetCheckpoint(
+        tmp_path / "checkpoint", verbose=0
+    )
+    twice.fit(IMAGES, LABELS, epochs=1, callbacks=[spy, checkpoint], **FIT)
+    # The checkpoint written mid-fit holds the EMA weights.
+    saved = keras_rin.RINImageGenerator.from_preset(tmp_path / "checkpoint")
+    assert (
+        _max_difference(
+            _values(saved.trainable_variables), spy.seen["averages"]
+        )
+        == 0
+    )
     # Mid-fit, `ema_weights()` swaps the averages in, and back out.
     assert _max_difference(spy.seen["inside"], spy.seen["averages"]) == 0
     assert _max_difference(spy.seen["inside"], spy.seen["raw"]) > 1e-4
@@ -188,3 +199,15 @@ def test_a_diverged_run_keeps_its_last_good_backup(tmp_path):
     restored.load_weights(tmp_path / "backup" / "latest.weights.h5")
     weights = _values(restored.weights)
     assert all(np.all(np.isfinite(w)) for w in weights)
+
+
+def test_sample_grid_refuses_a_video_model():
+    from tests.conftest import tiny_video_backbone
+
+    model = keras_rin.RINVideoPredictor(
+        tiny_video_backbone(), num_context_frames=2
+    )
+    callback = keras_rin.callbacks.SampleGrid("samples.png")
+    callback.set_model(model)
+    with pytest.raises(ValueError, match="RINImageGenerator"):
+        callback.on_train_begin()
