@@ -1,3 +1,5 @@
+import math
+
 import keras
 from keras import ops
 
@@ -15,7 +17,9 @@ class RINAttention(keras.layers.Layer):
 
     The attention core runs through `keras.ops.dot_product_attention` so that
     fused kernels are used where the backend has them. Under a mixed
-    precision policy, the logits and softmax are computed in float32.
+    precision policy, the logits and softmax are computed in float32. With
+    `return_attention_scores=True` the attention is computed explicitly and
+    its probabilities are returned as well (for inspection).
 
     Args:
         num_heads: int, number of attention heads.
@@ -31,6 +35,10 @@ class RINAttention(keras.layers.Layer):
     >>> tokens = keras.random.normal((2, 256, 32))
     >>> attention(latents, tokens).shape
     (2, 16, 64)
+    >>> output, scores = attention(
+    ...     latents, tokens, return_attention_scores=True)
+    >>> scores.shape  # (batch, heads, latents, tokens), rows sum to 1
+    (2, 4, 16, 256)
 
     Reference:
     - [Jabri et al., 2023](https://arxiv.org/abs/2212.11972)
@@ -73,7 +81,26 @@ class RINAttention(keras.layers.Layer):
             x, (shape[0], shape[1], self.num_heads, self.head_dim)
         )
 
-    def call(self, query, context=None):
+    def call(self, query, context=None, return_attention_scores=False):
+        """Attends from `query` to `context` (to itself when None).
+
+        Args:
+            query: float `(batch, query_len, query_dim)`.
+            context: float `(batch, key_len, context_dim)` or None for
+                self-attention.
+            return_attention_scores: bool. False (the default) runs the
+                fused `keras.ops.dot_product_attention`. True computes the
+                attention explicitly, `softmax(q k^T / sqrt(head_dim))` in
+                float32, and also returns those probabilities; the output
+                matches the fused one up to float rounding. It is meant for
+                inspection (e.g. read-attention maps), not for training.
+
+        Returns:
+            The attention output shaped like `query`, or with
+            `return_attention_scores=True` a tuple `(output, scores)` where
+            `scores` are float32 `(batch, num_heads, query_len, key_len)`,
+            each row a distribution over the keys.
+        """
         normed_query = self.query_norm(query)
         context = normed_query if context is None else context
         q = self._split_heads(self.query_dense(normed_query))
@@ -82,16 +109,44 @@ class RINAttention(keras.layers.Layer):
         compute_dtype = q.dtype
         if keras.backend.standardize_dtype(compute_dtype) != "float32":
             q, k, v = (ops.cast(t, "float32") for t in (q, k, v))
-        attended = ops.dot_product_attention(q, k, v)
+        if return_attention_scores:
+            attended, scores = self._explicit_attention(q, k, v)
+        else:
+            attended = ops.dot_product_attention(q, k, v)
         attended = ops.cast(attended, compute_dtype)
         shape = ops.shape(attended)
         attended = ops.reshape(
             attended, (shape[0], shape[1], self.attention_dim)
         )
-        return self.output_dense(attended)
+        output = self.output_dense(attended)
+        if return_attention_scores:
+            return output, scores
+        return output
+
+    def _explicit_attention(self, q, k, v):
+        """`dot_product_attention` written out, float32 `(batch, len,
+        heads, head_dim)` in; returns the output in the same layout and the
+        probabilities `(batch, heads, query_len, key_len)`."""
+        scale = 1.0 / math.sqrt(self.head_dim)
+        logits = ops.einsum("bqhd,bkhd->bhqk", q, k) * scale
+        scores = ops.softmax(logits, axis=-1)
+        return ops.einsum("bhqk,bkhd->bqhd", scores, v), scores
 
     def compute_output_shape(self, query_shape, context_shape=None):
         return query_shape
+
+    def compute_output_spec(
+        self, query, context=None, return_attention_scores=False
+    ):
+        output = keras.KerasTensor(query.shape, dtype=self.compute_dtype)
+        if not return_attention_scores:
+            return output
+        keys = query if context is None else context
+        scores = keras.KerasTensor(
+            (query.shape[0], self.num_heads, query.shape[1], keys.shape[1]),
+            dtype="float32",
+        )
+        return output, scores
 
     def get_config(self):
         config = super().get_config()

@@ -1,4 +1,5 @@
 import keras
+from keras import ops
 
 from keras_rin.layers.drop_path import DropPath
 from keras_rin.layers.rin_attention import RINAttention
@@ -36,6 +37,11 @@ class RINBlock(keras.layers.Layer):
     >>> block = RINBlock(depth=2, latent_num_heads=4, rw_num_heads=2)
     >>> z, x = block(keras.random.normal((2, 16, 64)),
     ...              keras.random.normal((2, 64, 32)))
+    >>> z, x, read = block(keras.random.normal((2, 16, 64)),
+    ...                    keras.random.normal((2, 64, 32)),
+    ...                    return_read_attention=True)
+    >>> read.shape  # a distribution over the 64 interface tokens
+    (2, 64)
 
     Reference:
     - [Jabri et al., 2023](https://arxiv.org/abs/2212.11972)
@@ -116,8 +122,35 @@ class RINBlock(keras.layers.Layer):
         )
         self.write_mlp.build(interface_shape)
 
-    def call(self, latents, interface, training=None):
-        z = latents + self.read_attention(latents, interface)
+    def call(
+        self, latents, interface, training=None, return_read_attention=False
+    ):
+        """Runs the block.
+
+        Args:
+            latents: float `(batch, num_latents, latent_dim)`.
+            interface: float `(batch, num_tokens, interface_dim)`.
+            training: bool, enables dropout and drop-path.
+            return_read_attention: bool, also return where the read looked:
+                its attention probabilities averaged over heads and over
+                latents. The read is then computed explicitly instead of
+                with the fused attention (same result up to float
+                rounding).
+
+        Returns:
+            `(latents, interface)`, the updated latents and interface, or
+            with `return_read_attention=True` `(latents, interface,
+            read_attention)` where `read_attention` is float32 `(batch,
+            num_tokens)`, a distribution over the interface tokens.
+        """
+        if return_read_attention:
+            read, scores = self.read_attention(
+                latents, interface, return_attention_scores=True
+            )
+            read_attention = ops.mean(scores, axis=(1, 2))
+        else:
+            read = self.read_attention(latents, interface)
+        z = latents + read
         z = z + self.read_mlp(z, training=training)
         for attention, mlp in zip(
             self.compute_attentions, self.compute_mlps, strict=True
@@ -126,10 +159,26 @@ class RINBlock(keras.layers.Layer):
             z = z + self.drop_path(mlp(z, training=training), training=training)
         x = interface + self.write_attention(interface, z)
         x = x + self.write_mlp(x, training=training)
+        if return_read_attention:
+            return z, x, read_attention
         return z, x
 
     def compute_output_shape(self, latents_shape, interface_shape):
         return latents_shape, interface_shape
+
+    def compute_output_spec(
+        self, latents, interface, training=None, return_read_attention=False
+    ):
+        outputs = (
+            keras.KerasTensor(latents.shape, dtype=self.compute_dtype),
+            keras.KerasTensor(interface.shape, dtype=self.compute_dtype),
+        )
+        if not return_read_attention:
+            return outputs
+        read_attention = keras.KerasTensor(
+            (interface.shape[0], interface.shape[1]), dtype="float32"
+        )
+        return outputs + (read_attention,)
 
     def get_config(self):
         config = super().get_config()

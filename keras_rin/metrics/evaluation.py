@@ -35,6 +35,7 @@ from keras_rin.metrics.frechet_inception_distance import (
 from keras_rin.metrics.frechet_video_distance import FrechetVideoDistance
 from keras_rin.metrics.inception_score import InceptionScore
 from keras_rin.metrics.kernel_inception_distance import KernelInceptionDistance
+from keras_rin.utils import seeds
 from keras_rin.utils import validation
 
 IMAGE_METRICS = ("fid", "is", "kid")
@@ -251,7 +252,7 @@ def generated_image_batches(
         yield model.generate(
             num_images=stop - start,
             labels=None if labels is None else labels[start:stop].tolist(),
-            seed=_batch_seed(seed, index),
+            seed=seeds.batch_seed(seed, index),
             verbose=0,
             **generate_kwargs,
         )
@@ -300,7 +301,7 @@ def generated_video_batches(model, context_batches, seed=0, **generate_kwargs):
         yield model.generate(
             to_numpy(element),
             labels=labels,
-            seed=_batch_seed(seed, index),
+            seed=seeds.batch_seed(seed, index),
             verbose=0,
             **generate_kwargs,
         )
@@ -398,10 +399,3 @@ def _check_generated_labels(labels, model, num_samples):
             f"Received values in [{labels.min()}, {labels.max()}]"
         )
     return labels
-
-
-def _batch_seed(seed, index):
-    if seed is None:
-        return None
-    state = np.random.SeedSequence([seed, index]).generate_state(1)[0]
-    return int(state % (2**31 - 1))

@@ -1,7 +1,9 @@
+import collections
 import inspect
 import warnings
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_rin.layers.class_embedding import ClassEmbedding
@@ -236,22 +238,16 @@ class RINBackbone(keras.Model):
         }
         if num_classes:
             inputs["labels"] = keras.Input((), dtype="int32", name="labels")
-        interface = tokenizer(inputs[name])
-        latents = learned_latents(inputs["noise_levels"])
-        compute_dtype = latents.dtype
-        tokens = [noise_level_embedding(inputs["noise_levels"])]
-        if num_classes:
-            tokens.append(class_embedding(inputs["labels"]))
-        tokens = [ops.cast(t, compute_dtype)[:, None, :] for t in tokens]
-        latents = ops.concatenate([latents] + tokens, axis=1)
-        previous = ops.cast(inputs["latents"], compute_dtype)
-        latents = latents + self_conditioning(previous)
-        for block in blocks:
-            latents, interface = block(latents, interface)
-        outputs = {
-            "prediction": readout(interface),
-            "latents": latents,
-        }
+        network = _Network(
+            tokenizer,
+            learned_latents,
+            noise_level_embedding,
+            class_embedding,
+            self_conditioning,
+            blocks,
+            readout,
+        )
+        outputs = _forward(network, inputs, name)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
         # === Layers (assigned after the functional init, as torch needs) ===
@@ -294,6 +290,116 @@ class RINBackbone(keras.Model):
     def latent_shape(self):
         """Shape of one example's latents, `(num_latents, latent_dim)`."""
         return (self.num_latents, self.latent_dim)
+
+    @property
+    def token_grid_shape(self):
+        """Shape of the grid of interface tokens, `(grid_height,
+        grid_width)`: token `i` is the patch at row `i // grid_width`,
+        column `i % grid_width`."""
+        height, width, _ = self.image_shape
+        return (height // self.patch_size, width // self.patch_size)
+
+    def tokens_to_grid(self, values):
+        """Reshapes values over the interface tokens to the token grid.
+
+        Args:
+            values: NumPy array or tensor `(..., num_tokens)`, e.g. the
+                `"read_attention"` of `read_attention()`.
+
+        Returns:
+            The values shaped `(...) + token_grid_shape` (a NumPy array for
+            a NumPy input, a tensor otherwise).
+
+        Example:
+        >>> backbone = RINBackbone(
+        ...     image_shape=(16, 16, 3), patch_size=2, num_latents=16,
+        ...     latent_dim=64, interface_dim=64, num_blocks=3,
+        ...     block_depth=1, latent_num_heads=4, rw_num_heads=4)
+        >>> backbone.token_grid_shape
+        (8, 8)
+        >>> backbone.tokens_to_grid(np.zeros((2, 3, 64))).shape
+        (2, 3, 8, 8)
+        """
+        shape = tuple(values.shape)
+        if not shape or shape[-1] != self.num_tokens:
+            raise ValueError(
+                "`values` must have the interface tokens on its last axis, "
+                f"(..., num_tokens={self.num_tokens}). Received shape {shape}"
+            )
+        if isinstance(values, np.ndarray):
+            return values.reshape(shape[:-1] + self.token_grid_shape)
+        leading = tuple(ops.shape(values)[:-1])
+        return ops.reshape(values, leading + self.token_grid_shape)
+
+    def read_attention(self, inputs):
+        """Runs the backbone and also returns where each block's read looked.
+
+        The read of each block is computed with explicit attention, and its
+        probabilities are averaged over heads and over latents: one
+        distribution over the interface tokens per block (Figure 6 of the
+        paper). The layers and weights are the backbone's own, run on
+        concrete tensors in inference mode; the outputs match those of
+        calling the backbone up to float rounding.
+
+        Args:
+            inputs: dict, the backbone's inputs (see the class docstring).
+
+        Returns:
+            A dict with the backbone's `"prediction"` and `"latents"`, and
+            `"read_attention"`: float32 `(batch, num_blocks, num_tokens)`,
+            each row non-negative and summing to 1. `tokens_to_grid` puts
+            the tokens on their grid.
+
+        Example:
+        ```python
+        outputs = backbone.read_attention({
+            "noisy_images": images, "noise_levels": gammas,
+            "labels": labels, "latents": np.zeros((batch, num_latents,
+            latent_dim))})
+        maps = backbone.tokens_to_grid(outputs["read_attention"])
+        ```
+        """
+        expected = [self.data_input_name, "noise_levels", "latents"]
+        if self.num_classes:
+            expected.append("labels")
+        if not isinstance(inputs, dict) or set(inputs) != set(expected):
+            received = (
+                sorted(inputs)
+                if isinstance(inputs, dict)
+                else type(inputs).__name__
+            )
+            raise ValueError(
+                f"`inputs` must be a dict with the keys {sorted(expected)}. "
+                f"Received: {received}"
+            )
+        inputs = {
+            key: ops.convert_to_tensor(
+                inputs[key], "int32" if key == "labels" else "float32"
+            )
+            for key in expected
+        }
+        outputs = _forward(
+            self._network(),
+            inputs,
+            self.data_input_name,
+            training=False,
+            return_read_attention=True,
+        )
+        outputs["read_attention"] = ops.cast(
+            outputs["read_attention"], "float32"
+        )
+        return outputs
+
+    def _network(self):
+        return _Network(
+            self.tokenizer,
+            self.learned_latents,
+            self.noise_level_embedding,
+            self.class_embedding,
+            self.self_conditioning,
+            self.blocks,
+            self.readout,
+        )
 
     def get_layout_map(self, device_mesh, model_axis="model", data_axis="data"):
         """A `keras.distribution.LayoutMap` for tensor (model) parallelism.
@@ -386,6 +492,59 @@ class RINBackbone(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+# The layers of the network, in the order the forward pass calls them.
+_Network = collections.namedtuple(
+    "_Network",
+    [
+        "tokenizer",
+        "learned_latents",
+        "noise_level_embedding",
+        "class_embedding",
+        "self_conditioning",
+        "blocks",
+        "readout",
+    ],
+)
+
+
+def _forward(
+    network, inputs, data_input_name, training=None, return_read_attention=False
+):
+    """The backbone's forward pass: builds the functional graph on
+    `keras.Input`s and runs `RINBackbone.read_attention` on tensors.
+
+    `network` is a `_Network` of layers; `inputs` a dict of the backbone's
+    inputs. Returns the outputs dict, with `"read_attention"` `(batch,
+    num_blocks, num_tokens)` when `return_read_attention` is True.
+    """
+    block_kwargs = {}
+    if training is not None:
+        block_kwargs["training"] = training
+    if return_read_attention:
+        block_kwargs["return_read_attention"] = True
+    interface = network.tokenizer(inputs[data_input_name])
+    latents = network.learned_latents(inputs["noise_levels"])
+    compute_dtype = latents.dtype
+    tokens = [network.noise_level_embedding(inputs["noise_levels"])]
+    if network.class_embedding is not None:
+        tokens.append(network.class_embedding(inputs["labels"]))
+    tokens = [ops.cast(t, compute_dtype)[:, None, :] for t in tokens]
+    latents = ops.concatenate([latents] + tokens, axis=1)
+    previous = ops.cast(inputs["latents"], compute_dtype)
+    latents = latents + network.self_conditioning(previous)
+    read_attention = []
+    for block in network.blocks:
+        latents, interface, *read = block(latents, interface, **block_kwargs)
+        read_attention.extend(read)
+    outputs = {
+        "prediction": network.readout(interface),
+        "latents": latents,
+    }
+    if return_read_attention:
+        outputs["read_attention"] = ops.stack(read_attention, axis=1)
+    return outputs
 
 
 def _warn_if_interface_is_narrow(interface_dim, patch_values):

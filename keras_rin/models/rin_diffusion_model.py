@@ -11,6 +11,7 @@ from keras_rin.diffusion import targets
 from keras_rin.models.rin_backbone import RINBackbone
 from keras_rin.presets.preset_mixin import PresetMixin
 from keras_rin.utils import ema
+from keras_rin.utils import seeds
 from keras_rin.utils import validation
 from keras_rin.utils.compiled_function import compile_inference_function
 
@@ -494,18 +495,27 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         guidance_scale,
         clip_x0,
         verbose,
+        read_attention_steps=None,
     ):
         """Samples the generated part of `num_examples` examples.
 
         `labels` (int32 NumPy or None) and `context` (float32 NumPy in model
         space, or None) hold one entry per example. Returns float32 NumPy in
         [0, 1] shaped `(num_examples,) + target_shape`.
+
+        With `read_attention_steps` (checked, increasing step indices),
+        returns `(samples, maps)`: the samples are the same, and `maps` are
+        the read attention of the conditional stream at those steps,
+        float32 `(num_examples, len(steps), num_blocks, num_tokens)`.
         """
         if seed is None:
             seed = int(np.random.randint(0, 2**31 - 1))
         batch_size = batch_size or num_examples
         guided = guidance_scale != 1.0
         function = self._sampling_function(sampler, bool(clip_x0), guided)
+        read_function = None
+        if read_attention_steps is not None:
+            read_function = self._read_attention_function(guided)
         steps_per_call = num_steps
         show_progress = verbose == 1 or verbose == "auto"
         if show_progress:
@@ -519,24 +529,31 @@ class RINDiffusionModel(PresetMixin, keras.Model):
             unit_name="step",
         )
         outputs = []
+        maps = []
         for index in range(num_batches):
             batch = slice(index * batch_size, (index + 1) * batch_size)
             size = min(batch_size, num_examples - index * batch_size)
-            x = self._sample_batch(
+            x, batch_maps = self._sample_batch(
                 function,
                 size,
                 None if labels is None else labels[batch],
                 None if context is None else context[batch],
                 num_steps,
                 steps_per_call,
-                _batch_seed(seed, index),
+                seeds.batch_seed(seed, index),
                 guidance_scale,
                 lambda stop, index=index: progress.update(
                     index * num_steps + stop
                 ),
+                read_function,
+                read_attention_steps or (),
             )
             outputs.append(x)
-        return np.concatenate(outputs, axis=0)
+            maps.append(batch_maps)
+        samples = np.concatenate(outputs, axis=0)
+        if read_attention_steps is None:
+            return samples
+        return samples, np.concatenate(maps, axis=0)
 
     def _sample_batch(
         self,
@@ -549,7 +566,13 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         seed,
         guidance_scale,
         report_progress,
+        read_function=None,
+        read_attention_steps=(),
     ):
+        """Samples one batch; returns `(samples, maps)`, `maps` None unless
+        `read_attention_steps` are given. The compiled loop runs in chunks
+        of `steps_per_call` steps, also split at each of those steps, where
+        `read_function` is called on the current state first."""
         noise_seed = keras.random.SeedGenerator(seed)
         x = keras.random.normal((size,) + self.target_shape, seed=noise_seed)
         streams = 2 if guidance_scale != 1.0 else 1
@@ -561,8 +584,19 @@ class RINDiffusionModel(PresetMixin, keras.Model):
             context = ops.convert_to_tensor(context, "float32")
         state = ops.convert_to_tensor(noise_seed.state.value)
         guidance = ops.convert_to_tensor(guidance_scale, "float32")
-        for start in range(0, num_steps, steps_per_call):
-            stop = min(start + steps_per_call, num_steps)
+        total = ops.convert_to_tensor(num_steps, "int32")
+        starts = sorted(
+            set(range(0, num_steps, steps_per_call)) | set(read_attention_steps)
+        )
+        maps = []
+        for start, stop in zip(starts, starts[1:] + [num_steps], strict=True):
+            if start in read_attention_steps:
+                step = ops.convert_to_tensor(start, "int32")
+                maps.append(
+                    ops.convert_to_numpy(
+                        read_function(x, latents, labels, context, step, total)
+                    )
+                )
             x, latents, state = function(
                 x,
                 latents,
@@ -571,16 +605,41 @@ class RINDiffusionModel(PresetMixin, keras.Model):
                 state,
                 ops.convert_to_tensor(start, "int32"),
                 ops.convert_to_tensor(stop, "int32"),
-                ops.convert_to_tensor(num_steps, "int32"),
+                total,
                 guidance,
             )
             # Wait for the chunk (JAX dispatches asynchronously) so the
             # progress bar tells the truth; one value is enough.
             ops.convert_to_numpy(x[0, 0, 0, 0])
             report_progress(stop)
-        return ops.convert_to_numpy(
+        samples = ops.convert_to_numpy(
             targets.inputs_to_images(ops.convert_to_tensor(x), self.input_scale)
         )
+        if not read_attention_steps:
+            return samples, None
+        return samples, np.stack(maps, axis=1).astype("float32")
+
+    def _read_attention_function(self, guided):
+        """The compiled backbone pass of `generate_with_read_attention`:
+        `(x, latents, labels, context, step, num_steps)` -> the read
+        attention of the conditional stream at sampling step `step`,
+        float32 `(batch, num_blocks, num_tokens)`."""
+        key = ("read_attention", guided)
+        if key not in self._sampling_functions:
+
+            def read_attention(x, latents, labels, context, step, num_steps):
+                t_now, _ = samplers.sampling_times(step, num_steps)
+                gamma = self.sampling_schedule(t_now)
+                inputs = self._denoising_inputs(
+                    x, gamma, labels, latents, context, guided
+                )
+                outputs = self.backbone.read_attention(inputs)
+                return outputs["read_attention"][: ops.shape(x)[0]]
+
+            self._sampling_functions[key] = compile_inference_function(
+                read_attention, self.backbone.variables
+            )
+        return self._sampling_functions[key]
 
     def _sampling_function(self, sampler, clip_x0, guided):
         key = (sampler, clip_x0, guided)
@@ -644,18 +703,8 @@ class RINDiffusionModel(PresetMixin, keras.Model):
     ):
         """One backbone pass at a shared noise level; with guidance, the
         conditional and unconditional streams run as one batch."""
-        size = ops.shape(x)[0]
-        if guided:
-            x = ops.concatenate([x, x], axis=0)
-            labels = ops.concatenate([labels, -ops.ones_like(labels)], axis=0)
-            if context is not None:
-                context = ops.concatenate([context, context], axis=0)
-            size = size * 2
-        gamma = ops.broadcast_to(gamma, (size,))
         outputs = self.backbone(
-            self._backbone_inputs(
-                self._network_input(x, context), gamma, labels, latents
-            ),
+            self._denoising_inputs(x, gamma, labels, latents, context, guided),
             training=False,
         )
         prediction = self._target_part(
@@ -668,6 +717,22 @@ class RINDiffusionModel(PresetMixin, keras.Model):
                 conditional - unconditional
             )
         return prediction, latents
+
+    def _denoising_inputs(self, x, gamma, labels, latents, context, guided):
+        """The backbone's inputs for a sampling pass at a shared noise level
+        `gamma`; with guidance, the conditional stream (first half) and the
+        unconditional stream (labels -1) as one batch."""
+        size = ops.shape(x)[0]
+        if guided:
+            x = ops.concatenate([x, x], axis=0)
+            labels = ops.concatenate([labels, -ops.ones_like(labels)], axis=0)
+            if context is not None:
+                context = ops.concatenate([context, context], axis=0)
+            size = size * 2
+        gamma = ops.broadcast_to(gamma, (size,))
+        return self._backbone_inputs(
+            self._network_input(x, context), gamma, labels, latents
+        )
 
     def _check_sampling_args(
         self, num_steps, sampler, seed, batch_size, guidance_scale
@@ -683,6 +748,55 @@ class RINDiffusionModel(PresetMixin, keras.Model):
                 f"`seed` must be an int or None. Received: seed={seed!r}"
             )
         check_guidance_scale(guidance_scale, self.num_classes)
+
+    def _check_read_attention_steps(self, steps, num_steps):
+        """`steps` of `generate_with_read_attention`: returns a tuple of
+        increasing ints in `[0, num_steps)`; None gives up to 4 steps
+        spread evenly from the first to the last."""
+        validation.check_positive_int("num_steps", num_steps)
+        if steps is None:
+            count = min(4, num_steps)
+            return tuple(
+                sorted(
+                    {
+                        int(round(s))
+                        for s in np.linspace(0, num_steps - 1, count)
+                    }
+                )
+            )
+        if isinstance(steps, (str, bytes)) or not hasattr(steps, "__len__"):
+            raise ValueError(
+                "`steps` must be a sequence of sampling step indices in "
+                f"[0, num_steps={num_steps}), e.g. [0, {num_steps - 1}]. "
+                f"Received: steps={steps!r}"
+            )
+        steps = list(steps)
+        if not steps or not all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+            for s in steps
+        ):
+            raise ValueError(
+                "`steps` must be a non-empty sequence of integer sampling "
+                f"step indices in [0, num_steps={num_steps}). Received: "
+                f"steps={steps!r}"
+            )
+        steps = [int(s) for s in steps]
+        if min(steps) < 0 or max(steps) >= num_steps:
+            raise ValueError(
+                "`steps` must be 0-based sampling step indices in "
+                f"[0, num_steps={num_steps}). Received: steps={steps}"
+            )
+        if any(b <= a for a, b in zip(steps[:-1], steps[1:], strict=True)):
+            raise ValueError(
+                "`steps` must be strictly increasing (sorted, without "
+                f"repeats). Received: steps={steps}"
+            )
+        return tuple(steps)
+
+    def _read_attention_maps(self, maps):
+        """`(num_examples, num_steps, num_blocks, num_tokens)` to
+        `(num_examples, num_steps, num_blocks) + token_grid_shape`."""
+        return self.backbone.tokens_to_grid(np.asarray(maps, "float32"))
 
     def _check_generate_labels(self, labels, num_examples):
         """Labels for `generate`: returns `(int32 labels or None,
@@ -845,13 +959,6 @@ def _normal_like(x, template, seed_state):
         noise = keras.random.normal(ops.shape(x), seed=template)
         new_state = scope.get_current_value(template.state)
     return noise, new_state
-
-
-def _batch_seed(seed, index):
-    """An independent seed per batch: `seed + index` would make batch 1 of
-    `seed=0` repeat batch 0 of `seed=1`."""
-    state = np.random.SeedSequence([seed, index]).generate_state(1)[0]
-    return int(state % (2**31 - 1))
 
 
 def _broadcast_like(gamma, x):

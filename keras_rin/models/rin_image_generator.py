@@ -111,6 +111,101 @@ class RINImageGenerator(RINDiffusionModel):
             float32 NumPy array `(num_images, height, width, channels)` in
             [0, 1].
         """
+        return self._generate(
+            num_images,
+            labels,
+            num_steps,
+            sampler,
+            seed,
+            batch_size,
+            guidance_scale,
+            clip_x0,
+            verbose,
+        )
+
+    def generate_with_read_attention(
+        self,
+        num_images=None,
+        labels=None,
+        num_steps=100,
+        sampler="ddpm",
+        seed=None,
+        batch_size=None,
+        guidance_scale=None,
+        clip_x0=True,
+        verbose="auto",
+        steps=None,
+    ):
+        """Samples images and records where the reads looked (Figure 6 of
+        the paper).
+
+        Runs the same sampling as `generate` (the same images for the same
+        arguments and seed), paused before each sampling step in `steps`
+        for one more backbone pass on the current state, with the latents
+        that the step's own pass receives (those of the step before, for
+        latent self-conditioning). That pass computes each block's read
+        attention, averaged over heads and latents: which image patches
+        the latents read from. With guidance, it is the conditional
+        stream's.
+
+        Args:
+            num_images: int, number of images (see `generate`).
+            labels: int or sequence of ints (see `generate`).
+            num_steps: int, number of sampling steps.
+            sampler: `"ddpm"` or `"ddim"`.
+            seed: int or None, as in `generate`.
+            batch_size: int or None, images per compiled call.
+            guidance_scale: float >= 0 or None, as in `generate`.
+            clip_x0: bool, clip the clean-image estimate at each step.
+            verbose: `"auto"`, 0 or 1: show a progress bar.
+            steps: increasing 0-based sampling step indices in
+                `[0, num_steps)`; step `s` denoises from time
+                `t = 1 - s / num_steps`. None takes 4 steps spread evenly
+                from the first to the last.
+
+        Returns:
+            A tuple `(images, maps)`: `images` as `generate` returns them,
+            and `maps` float32 NumPy `(num_images, len(steps), num_blocks,
+            grid_height, grid_width)` (the backbone's `token_grid_shape`),
+            each map a distribution over the patches (it sums to 1).
+
+        Example:
+        ```python
+        images, maps = model.generate_with_read_attention(
+            labels=[3, 7], num_steps=100, seed=0, steps=[0, 50, 90, 99])
+        keras_rin.visualization.save_read_attention_grid(
+            images[0], maps[0], "read_attention.png",
+            step_labels=["t=1.00", "t=0.50", "t=0.10", "t=0.01"])
+        ```
+        """
+        steps = self._check_read_attention_steps(steps, num_steps)
+        images, maps = self._generate(
+            num_images,
+            labels,
+            num_steps,
+            sampler,
+            seed,
+            batch_size,
+            guidance_scale,
+            clip_x0,
+            verbose,
+            read_attention_steps=steps,
+        )
+        return images, self._read_attention_maps(maps)
+
+    def _generate(
+        self,
+        num_images,
+        labels,
+        num_steps,
+        sampler,
+        seed,
+        batch_size,
+        guidance_scale,
+        clip_x0,
+        verbose,
+        read_attention_steps=None,
+    ):
         if guidance_scale is None:
             guidance_scale = self.guidance_scale
         self._check_sampling_args(
@@ -132,4 +227,5 @@ class RINImageGenerator(RINDiffusionModel):
             guidance_scale,
             clip_x0,
             verbose,
+            read_attention_steps,
         )

@@ -167,6 +167,15 @@ class RINVideoBackbone(RINBackbone):
         return (frames // self.frames_per_patch) * (height // p) * (width // p)
 
     @property
+    def token_grid_shape(self):
+        """Shape of the grid of interface tokens, `(grid_frames,
+        grid_height, grid_width)`: tokens are in (time, row, column)
+        order, each covering `frames_per_patch` frames of a patch."""
+        frames, height, width, _ = self.video_shape
+        p = self.patch_size
+        return (frames // self.frames_per_patch, height // p, width // p)
+
+    @property
     def data_shape(self):
         """Shape of one example of the data, `video_shape` here."""
         return self.video_shape

@@ -149,6 +149,103 @@ class RINVideoPredictor(RINDiffusionModel):
             (float32 values unchanged, uint8 divided by 255), followed by
             the predicted frames.
         """
+        return self._generate(
+            context_frames,
+            labels,
+            num_steps,
+            sampler,
+            seed,
+            batch_size,
+            guidance_scale,
+            clip_x0,
+            verbose,
+        )
+
+    def generate_with_read_attention(
+        self,
+        context_frames,
+        labels=None,
+        num_steps=100,
+        sampler="ddpm",
+        seed=None,
+        batch_size=None,
+        guidance_scale=None,
+        clip_x0=True,
+        verbose="auto",
+        steps=None,
+    ):
+        """Predicts clips and records where the reads looked (Figure D.7 of
+        the paper).
+
+        Runs the same sampling as `generate` (the same clips for the same
+        arguments and seed), paused before each sampling step in `steps`
+        for one more backbone pass on the current state, with the latents
+        that the step's own pass receives (those of the step before, for
+        latent self-conditioning). That pass computes each block's read
+        attention, averaged over heads and latents: which 3-D patches of
+        the whole clip, context frames included, the latents read from.
+        With guidance, it is the conditional stream's.
+
+        Args:
+            context_frames: the first frames of each clip (see
+                `generate`).
+            labels: int or sequence of ints (see `generate`).
+            num_steps: int, number of sampling steps.
+            sampler: `"ddpm"` or `"ddim"`.
+            seed: int or None, as in `generate`.
+            batch_size: int or None, clips per compiled call.
+            guidance_scale: float >= 0 or None, as in `generate`.
+            clip_x0: bool, clip the clean-frame estimate at each step.
+            verbose: `"auto"`, 0 or 1: show a progress bar.
+            steps: increasing 0-based sampling step indices in
+                `[0, num_steps)`; step `s` denoises from time
+                `t = 1 - s / num_steps`. None takes 4 steps spread evenly
+                from the first to the last.
+
+        Returns:
+            A tuple `(clips, maps)`: `clips` as `generate` returns them
+            (context and predicted frames), and `maps` float32 NumPy
+            `(num_clips, len(steps), num_blocks, grid_frames, grid_height,
+            grid_width)` (the backbone's `token_grid_shape`; a token covers
+            `frames_per_patch` frames of a patch), each map a distribution
+            over the clip's patches (it sums to 1).
+
+        Example:
+        ```python
+        clips, maps = model.generate_with_read_attention(
+            videos[:2, :2], num_steps=100, seed=0, steps=[0, 50, 99])
+        keras_rin.visualization.save_read_attention_grid(
+            clips[0], maps[0], "read_attention.png")
+        ```
+        """
+        steps = self._check_read_attention_steps(steps, num_steps)
+        clips, maps = self._generate(
+            context_frames,
+            labels,
+            num_steps,
+            sampler,
+            seed,
+            batch_size,
+            guidance_scale,
+            clip_x0,
+            verbose,
+            read_attention_steps=steps,
+        )
+        return clips, self._read_attention_maps(maps)
+
+    def _generate(
+        self,
+        context_frames,
+        labels,
+        num_steps,
+        sampler,
+        seed,
+        batch_size,
+        guidance_scale,
+        clip_x0,
+        verbose,
+        read_attention_steps=None,
+    ):
         if guidance_scale is None:
             guidance_scale = self.guidance_scale
         self._check_sampling_args(
@@ -172,8 +269,12 @@ class RINVideoPredictor(RINDiffusionModel):
             guidance_scale,
             clip_x0,
             verbose,
+            read_attention_steps,
         )
-        return np.concatenate([context, predicted], axis=1)
+        if read_attention_steps is None:
+            return np.concatenate([context, predicted], axis=1)
+        predicted, maps = predicted
+        return np.concatenate([context, predicted], axis=1), maps
 
     def _check_context_frames(self, context_frames):
         context = np.asarray(context_frames)
