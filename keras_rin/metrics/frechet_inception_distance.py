@@ -1,7 +1,6 @@
 from keras_rin.metrics._features import FeatureMetric
 from keras_rin.metrics._features import select_features
-from keras_rin.metrics.frechet_distance import frechet_distance_from_statistics
-from keras_rin.metrics.streaming_moments import StreamingMoments
+from keras_rin.metrics.streaming_moments import PairedMoments
 
 
 class FrechetInceptionDistance(FeatureMetric):
@@ -43,8 +42,17 @@ class FrechetInceptionDistance(FeatureMetric):
 
     def __init__(self, feature_extractor=None):
         super().__init__(feature_extractor)
-        self.real_moments = StreamingMoments()
-        self.generated_moments = StreamingMoments()
+        self._moments = PairedMoments("FID", "images")
+
+    @property
+    def real_moments(self):
+        """The `StreamingMoments` of the real features."""
+        return self._moments.real
+
+    @property
+    def generated_moments(self):
+        """The `StreamingMoments` of the generated features."""
+        return self._moments.generated
 
     def update_real(self, images):
         """Adds a batch of real images: float in [0, 1] or uint8 in
@@ -59,42 +67,20 @@ class FrechetInceptionDistance(FeatureMetric):
     def update_real_features(self, features):
         """Adds precomputed features of real images: an array `(batch,
         dim)`, or a dict with a `"pool"` entry of them."""
-        self._update(self.real_moments, self.generated_moments, features)
+        self._moments.update("real", self._select(features))
 
     def update_generated_features(self, features):
         """Adds precomputed features of generated images (same format as
         `update_real_features`)."""
-        self._update(self.generated_moments, self.real_moments, features)
+        self._moments.update("generated", self._select(features))
 
-    def _update(self, moments, other, features):
-        features = select_features(features, "pool")
-        if other.dim is not None and features.shape[1] != other.dim:
-            raise ValueError(
-                "`features` of real and generated images must have the "
-                f"same dimension ({other.dim} so far). Received shape "
-                f"{features.shape}"
-            )
-        moments.update(features)
+    def _select(self, features):
+        return select_features(features, "pool")
 
     def result(self):
         """The FID, a float >= 0."""
-        for side, moments in (
-            ("real", self.real_moments),
-            ("generated", self.generated_moments),
-        ):
-            if moments.count < 2:
-                raise ValueError(
-                    f"FID needs at least 2 {side} samples (thousands for a "
-                    f"meaningful value). Received: {moments.count}"
-                )
-        return frechet_distance_from_statistics(
-            self.real_moments.mean,
-            self.real_moments.covariance,
-            self.generated_moments.mean,
-            self.generated_moments.covariance,
-        )
+        return self._moments.frechet_distance()
 
     def reset_state(self):
         """Forgets every sample (keeps the feature extractor)."""
-        self.real_moments.reset()
-        self.generated_moments.reset()
+        self._moments.reset()

@@ -6,8 +6,7 @@ import numpy as np
 from keras_rin.metrics._features import call_feature_extractor
 from keras_rin.metrics._features import check_pixels
 from keras_rin.metrics._features import select_features
-from keras_rin.metrics.frechet_distance import frechet_distance_from_statistics
-from keras_rin.metrics.streaming_moments import StreamingMoments
+from keras_rin.metrics.streaming_moments import PairedMoments
 
 I3D_HELP = (
     "FVD needs an I3D video network (Carreira and Zisserman, 2017) trained "
@@ -95,8 +94,7 @@ class FrechetVideoDistance:
         input_size = _check_input_size(input_size)
         self.feature_extractor = feature_extractor
         self.input_size = input_size
-        self.real_moments = StreamingMoments()
-        self.generated_moments = StreamingMoments()
+        self._moments = PairedMoments("FVD", "videos")
 
     def preprocess(self, videos):
         """Videos, float in [0, 1] or uint8 in [0, 255], shaped `(batch,
@@ -145,6 +143,16 @@ class FrechetVideoDistance:
             num_examples=inputs.shape[0],
         )
 
+    @property
+    def real_moments(self):
+        """The `StreamingMoments` of the real features."""
+        return self._moments.real
+
+    @property
+    def generated_moments(self):
+        """The `StreamingMoments` of the generated features."""
+        return self._moments.generated
+
     def update_real(self, videos):
         """Adds a batch of real videos: float in [0, 1] or uint8 in
         [0, 255], shaped `(batch, frames, height, width, channels)`."""
@@ -157,45 +165,22 @@ class FrechetVideoDistance:
 
     def update_real_features(self, features):
         """Adds precomputed features of real videos, `(batch, dim)`."""
-        self._update(self.real_moments, self.generated_moments, features)
+        self._moments.update("real", self._select(features))
 
     def update_generated_features(self, features):
         """Adds precomputed features of generated videos, `(batch, dim)`."""
-        self._update(self.generated_moments, self.real_moments, features)
+        self._moments.update("generated", self._select(features))
 
-    def _update(self, moments, other, features):
-        features = select_features(features, None)
-        if other.dim is not None and features.shape[1] != other.dim:
-            raise ValueError(
-                "`features` of real and generated videos must have the "
-                f"same dimension ({other.dim} so far). Received shape "
-                f"{features.shape}"
-            )
-        moments.update(features)
+    def _select(self, features):
+        return select_features(features, None)
 
     def result(self):
         """The FVD, a float >= 0."""
-        for side, moments in (
-            ("real", self.real_moments),
-            ("generated", self.generated_moments),
-        ):
-            if moments.count < 2:
-                raise ValueError(
-                    f"FVD needs at least 2 {side} videos (hundreds or "
-                    f"thousands for a meaningful value). Received: "
-                    f"{moments.count}"
-                )
-        return frechet_distance_from_statistics(
-            self.real_moments.mean,
-            self.real_moments.covariance,
-            self.generated_moments.mean,
-            self.generated_moments.covariance,
-        )
+        return self._moments.frechet_distance()
 
     def reset_state(self):
         """Forgets every video (keeps the feature extractor)."""
-        self.real_moments.reset()
-        self.generated_moments.reset()
+        self._moments.reset()
 
 
 def _check_input_size(input_size):

@@ -67,7 +67,7 @@ def test_bad_inputs(image_extractor):
     with pytest.raises(ValueError, match="same dimension"):
         fid.update_generated_features(np.zeros((3, 4)))
     fid.update_generated_features(np.ones((3, 6)))
-    with pytest.raises(ValueError, match="at least 2 real samples"):
+    with pytest.raises(ValueError, match="at least 2 real images"):
         fid.result()
     with pytest.raises(ValueError, match='"pool" entry'):
         fid.update_real_features({"logits": np.zeros((3, 6))})
