@@ -274,6 +274,9 @@ def evaluate(args):
         "num_steps": args.num_steps,
         "seed": args.seed,
         "guidance_scale": args.guidance_scale,
+        # Class-conditional images cycle through the classes, so every
+        # class gets the same number of samples.
+        "labels": "uniform" if model.num_classes else None,
         "feature_extractor": extractor_name,
         "backend": keras.config.backend(),
         "keras_rin_version": keras_rin.__version__,
