@@ -157,3 +157,19 @@ class FeatureMetric:
             name=f"the output of `{self._feature_extractor_name}`",
             num_examples=images.shape[0],
         )
+
+
+class PoolFeatureMetric(FeatureMetric):
+    """An image metric that compares the `"pool"` features of real and of
+    generated images (FID, KID); subclasses define
+    `update_real_features` and `update_generated_features`."""
+
+    def update_real(self, images):
+        """Adds a batch of real images: float in [0, 1] or uint8 in
+        [0, 255], shaped `(batch, height, width, channels)`."""
+        self.update_real_features(self._image_features(images, "pool"))
+
+    def update_generated(self, images):
+        """Adds a batch of generated images (same format as
+        `update_real`)."""
+        self.update_generated_features(self._image_features(images, "pool"))

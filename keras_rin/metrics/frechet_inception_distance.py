@@ -1,9 +1,9 @@
-from keras_rin.metrics._features import FeatureMetric
+from keras_rin.metrics._features import PoolFeatureMetric
 from keras_rin.metrics._features import select_features
 from keras_rin.metrics.streaming_moments import PairedMoments
 
 
-class FrechetInceptionDistance(FeatureMetric):
+class FrechetInceptionDistance(PoolFeatureMetric):
     """Fréchet Inception Distance (FID), accumulated batch by batch.
 
     FID is the Fréchet distance between Gaussians fitted to the features of
@@ -53,16 +53,6 @@ class FrechetInceptionDistance(FeatureMetric):
     def generated_moments(self):
         """The `StreamingMoments` of the generated features."""
         return self._moments.generated
-
-    def update_real(self, images):
-        """Adds a batch of real images: float in [0, 1] or uint8 in
-        [0, 255], shaped `(batch, height, width, channels)`."""
-        self.update_real_features(self._image_features(images, "pool"))
-
-    def update_generated(self, images):
-        """Adds a batch of generated images (same format as
-        `update_real`)."""
-        self.update_generated_features(self._image_features(images, "pool"))
 
     def update_real_features(self, features):
         """Adds precomputed features of real images: an array `(batch,

@@ -2,12 +2,12 @@ import warnings
 
 import numpy as np
 
-from keras_rin.metrics._features import FeatureMetric
+from keras_rin.metrics._features import PoolFeatureMetric
 from keras_rin.metrics._features import select_features
 from keras_rin.utils import validation
 
 
-class KernelInceptionDistance(FeatureMetric):
+class KernelInceptionDistance(PoolFeatureMetric):
     """Kernel Inception Distance (KID), as in Bińkowski et al. (2018).
 
     KID is the squared maximum mean discrepancy (MMD^2) between the
@@ -79,16 +79,6 @@ class KernelInceptionDistance(FeatureMetric):
     def num_generated(self):
         """int, the number of generated samples held."""
         return sum(len(f) for f in self._generated)
-
-    def update_real(self, images):
-        """Adds a batch of real images: float in [0, 1] or uint8 in
-        [0, 255], shaped `(batch, height, width, channels)`."""
-        self.update_real_features(self._image_features(images, "pool"))
-
-    def update_generated(self, images):
-        """Adds a batch of generated images (same format as
-        `update_real`)."""
-        self.update_generated_features(self._image_features(images, "pool"))
 
     def update_real_features(self, features):
         """Adds precomputed features of real images: an array `(batch,
