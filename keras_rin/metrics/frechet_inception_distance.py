@@ -1,9 +1,8 @@
 from keras_rin.metrics._features import PoolFeatureMetric
-from keras_rin.metrics._features import select_features
-from keras_rin.metrics.streaming_moments import PairedMoments
+from keras_rin.metrics._frechet_metric import FrechetMetric
 
 
-class FrechetInceptionDistance(PoolFeatureMetric):
+class FrechetInceptionDistance(FrechetMetric, PoolFeatureMetric):
     """Fréchet Inception Distance (FID), accumulated batch by batch.
 
     FID is the Fréchet distance between Gaussians fitted to the features of
@@ -40,37 +39,10 @@ class FrechetInceptionDistance(PoolFeatureMetric):
     - [Heusel et al., 2017](https://arxiv.org/abs/1706.08500)
     """
 
+    metric_name = "FID"
+    examples = "images"
+    feature_key = "pool"
+
     def __init__(self, feature_extractor=None):
         super().__init__(feature_extractor)
-        self._moments = PairedMoments("FID", "images")
-
-    @property
-    def real_moments(self):
-        """The `StreamingMoments` of the real features."""
-        return self._moments.real
-
-    @property
-    def generated_moments(self):
-        """The `StreamingMoments` of the generated features."""
-        return self._moments.generated
-
-    def update_real_features(self, features):
-        """Adds precomputed features of real images: an array `(batch,
-        dim)`, or a dict with a `"pool"` entry of them."""
-        self._moments.update("real", self._select(features))
-
-    def update_generated_features(self, features):
-        """Adds precomputed features of generated images (same format as
-        `update_real_features`)."""
-        self._moments.update("generated", self._select(features))
-
-    def _select(self, features):
-        return select_features(features, "pool")
-
-    def result(self):
-        """The FID, a float >= 0."""
-        return self._moments.frechet_distance()
-
-    def reset_state(self):
-        """Forgets every sample (keeps the feature extractor)."""
-        self._moments.reset()
+        self._reset_moments()

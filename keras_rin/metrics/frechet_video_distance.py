@@ -6,7 +6,7 @@ import numpy as np
 from keras_rin.metrics._features import call_feature_extractor
 from keras_rin.metrics._features import check_pixels
 from keras_rin.metrics._features import select_features
-from keras_rin.metrics.streaming_moments import PairedMoments
+from keras_rin.metrics._frechet_metric import FrechetMetric
 
 I3D_HELP = (
     "FVD needs an I3D video network (Carreira and Zisserman, 2017) trained "
@@ -21,7 +21,7 @@ I3D_HELP = (
 )
 
 
-class FrechetVideoDistance:
+class FrechetVideoDistance(FrechetMetric):
     """Fréchet Video Distance (FVD), accumulated batch by batch.
 
     FVD is the Fréchet distance between Gaussians fitted to the features of
@@ -75,6 +75,10 @@ class FrechetVideoDistance:
     - [Carreira and Zisserman, 2017](https://arxiv.org/abs/1705.07750)
     """
 
+    metric_name = "FVD"
+    examples = "videos"
+    feature_key = None
+
     def __init__(self, feature_extractor, input_size=(224, 224)):
         if feature_extractor is None:
             raise ValueError(f"{I3D_HELP} Received: feature_extractor=None")
@@ -94,7 +98,7 @@ class FrechetVideoDistance:
         input_size = _check_input_size(input_size)
         self.feature_extractor = feature_extractor
         self.input_size = input_size
-        self._moments = PairedMoments("FVD", "videos")
+        self._reset_moments()
 
     def preprocess(self, videos):
         """Videos, float in [0, 1] or uint8 in [0, 255], shaped `(batch,
@@ -143,16 +147,6 @@ class FrechetVideoDistance:
             num_examples=inputs.shape[0],
         )
 
-    @property
-    def real_moments(self):
-        """The `StreamingMoments` of the real features."""
-        return self._moments.real
-
-    @property
-    def generated_moments(self):
-        """The `StreamingMoments` of the generated features."""
-        return self._moments.generated
-
     def update_real(self, videos):
         """Adds a batch of real videos: float in [0, 1] or uint8 in
         [0, 255], shaped `(batch, frames, height, width, channels)`."""
@@ -162,25 +156,6 @@ class FrechetVideoDistance:
         """Adds a batch of generated videos (same format as
         `update_real`)."""
         self.update_generated_features(self._video_features(videos))
-
-    def update_real_features(self, features):
-        """Adds precomputed features of real videos, `(batch, dim)`."""
-        self._moments.update("real", self._select(features))
-
-    def update_generated_features(self, features):
-        """Adds precomputed features of generated videos, `(batch, dim)`."""
-        self._moments.update("generated", self._select(features))
-
-    def _select(self, features):
-        return select_features(features, None)
-
-    def result(self):
-        """The FVD, a float >= 0."""
-        return self._moments.frechet_distance()
-
-    def reset_state(self):
-        """Forgets every video (keeps the feature extractor)."""
-        self._moments.reset()
 
 
 def _check_input_size(input_size):

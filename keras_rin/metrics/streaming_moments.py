@@ -1,7 +1,5 @@
 import numpy as np
 
-from keras_rin.metrics.frechet_distance import frechet_distance_from_statistics
-
 
 class StreamingMoments:
     """Running mean and covariance of feature vectors, batch by batch.
@@ -114,59 +112,3 @@ class StreamingMoments:
             + np.outer(delta, delta) * (count_a * count_b) / count
         )
         self._count = count
-
-
-class PairedMoments:
-    """The `StreamingMoments` of real and of generated features, kept to one
-    feature dimension, and the Fréchet distance between them: the state of
-    FID and FVD.
-
-    Args:
-        metric: str, the metric's name for error messages (`"FID"`).
-        examples: str, what the examples are, for error messages
-            (`"images"`).
-    """
-
-    def __init__(self, metric, examples):
-        self.metric = metric
-        self.examples = examples
-        self.real = StreamingMoments()
-        self.generated = StreamingMoments()
-
-    def update(self, side, features):
-        """Adds features `(batch, dim)` to the `"real"` or `"generated"`
-        side."""
-        moments, other = (
-            (self.real, self.generated)
-            if side == "real"
-            else (self.generated, self.real)
-        )
-        if other.dim is not None and features.shape[1] != other.dim:
-            raise ValueError(
-                f"`features` of real and generated {self.examples} must have "
-                f"the same dimension ({other.dim} so far). Received shape "
-                f"{features.shape}"
-            )
-        moments.update(features)
-
-    def frechet_distance(self):
-        for side, moments in (
-            ("real", self.real),
-            ("generated", self.generated),
-        ):
-            if moments.count < 2:
-                raise ValueError(
-                    f"{self.metric} needs at least 2 {side} {self.examples} "
-                    "(thousands for a meaningful value). Received: "
-                    f"{moments.count}"
-                )
-        return frechet_distance_from_statistics(
-            self.real.mean,
-            self.real.covariance,
-            self.generated.mean,
-            self.generated.covariance,
-        )
-
-    def reset(self):
-        self.real.reset()
-        self.generated.reset()
