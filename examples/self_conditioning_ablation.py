@@ -37,6 +37,7 @@ from digits import GENERATOR
 from digits import build_optimizer
 from evaluate_digits import flatten
 from evaluate_digits import hidden_features
+from evaluate_digits import real_digits_distance
 from evaluate_digits import train_classifier
 
 import keras_rin
@@ -287,12 +288,10 @@ def real_data_floor(per_class=SAMPLES_PER_CLASS):
     images, labels = keras_rin.data.load_digits("train")
     test_images, test_labels = keras_rin.data.load_digits("test")
     classifier = train_classifier(images, labels)
-    rng = np.random.default_rng(SAMPLING_SEED)
-    real = images[rng.choice(len(images), 10 * per_class, replace=False)]
+    test_features = hidden_features(classifier, test_images)
     return {
-        "frechet_distance": frechet_distance(
-            hidden_features(classifier, real),
-            hidden_features(classifier, test_images),
+        "frechet_distance": real_digits_distance(
+            classifier, images, test_features, 10 * per_class
         ),
         "accuracy": float(classifier.score(flatten(test_images), test_labels)),
     }
