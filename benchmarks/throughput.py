@@ -1,22 +1,34 @@
 """Training and sampling throughput of RINImageGenerator on this backend.
 
     KERAS_BACKEND=jax python benchmarks/throughput.py --config cifar10
-    KERAS_BACKEND=torch python benchmarks/throughput.py --config small
+    KERAS_BACKEND=torch python benchmarks/throughput.py --config small \
+        --phase sample
 
-Prints one JSON line: training images per second (a full `fit` step with
-latent self-conditioning), sampling images per second (DDPM), and the time of
-the first training call (compilation included). Numbers are wall-clock on
-whatever machine runs it; compare backends on the same machine.
+Prints one JSON line. Training: images per second of full `fit` steps
+(latent self-conditioning at the model's rate, AdamW), the time of the
+first step (compilation included) and the compile time (first step minus a
+steady one). Sampling: images per second of `generate` (DDPM, 100 steps by
+default), and the time of the first call. Both report peak memory and model
+FLOPs utilisation against a float32 matrix multiply measured in the same
+process: a training image counts as (3 + self-conditioning rate) forward
+passes, a sampling step as one forward pass per image, with
+`keras_rin.utils.count_flops`. `benchmarks/suite.py` runs this for every
+backend and configuration and writes the tables.
 """
 
 import argparse
 import json
+import os
+import sys
 import time
 
 import keras
-import numpy as np
 
-import keras_rin
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import benchmark_utils  # noqa: E402
+
+import keras_rin  # noqa: E402
 
 CONFIGS = {
     "small": dict(
@@ -31,64 +43,177 @@ CONFIGS = {
         rw_num_heads=4,
         num_classes=10,
     ),
+    # For tests of the benchmark code itself: seconds on any machine.
+    "tiny": dict(
+        image_shape=(8, 8, 3),
+        patch_size=2,
+        num_latents=8,
+        latent_dim=32,
+        interface_dim=16,
+        num_blocks=1,
+        block_depth=1,
+        latent_num_heads=2,
+        rw_num_heads=2,
+        num_classes=10,
+    ),
 }
 
 
 def backbone_config(name):
+    """A named benchmark configuration, or a preset's backbone config
+    (`"cifar10"` is the `rin_cifar10` preset: the paper's CIFAR-10 model)."""
     if name in CONFIGS:
-        return CONFIGS[name]
-    model = keras_rin.RINImageGenerator.from_preset(f"rin_{name}")
-    return model.backbone.get_config()
+        return dict(CONFIGS[name])
+    return keras_rin.presets.read_backbone_config(f"rin_{name}")
 
 
-def measure(config_name, batch_size, train_steps, sampling_steps):
-    keras.utils.set_random_seed(0)
+def build_model(config_name, self_conditioning_rate=0.9, seed=0):
+    keras.utils.set_random_seed(seed)
     backbone = keras_rin.RINBackbone(**backbone_config(config_name))
-    model = keras_rin.RINImageGenerator(backbone, seed=0)
-    model.compile(optimizer=keras.optimizers.AdamW(1e-4))
-    rng = np.random.default_rng(0)
-    images = rng.uniform(size=(batch_size,) + backbone.image_shape)
-    images = images.astype("float32")
-    labels = rng.integers(0, backbone.num_classes or 1, batch_size)
-    fit_args = dict(batch_size=batch_size, verbose=0)
-
-    start = time.perf_counter()
-    model.fit(images, labels, epochs=1, **fit_args)
-    first_call = time.perf_counter() - start
-    repeated = np.tile(images, (train_steps, 1, 1, 1))
-    start = time.perf_counter()
-    model.fit(repeated, np.tile(labels, train_steps), epochs=1, **fit_args)
-    train_seconds = time.perf_counter() - start
-
-    sample_labels = labels.astype("int32")
-    model.generate(labels=sample_labels, num_steps=2, seed=0, verbose=0)
-    start = time.perf_counter()
-    model.generate(
-        labels=sample_labels, num_steps=sampling_steps, seed=0, verbose=0
+    return keras_rin.RINImageGenerator(
+        backbone, self_conditioning_rate=self_conditioning_rate, seed=seed
     )
-    sample_seconds = time.perf_counter() - start
+
+
+def measure_training(model, batch_size=32, steps=3, jit_compile="auto"):
+    """Times `fit`: the first step (compilation included), then `steps`
+    steady steps in one `fit` call."""
+    model.compile(
+        optimizer=keras.optimizers.AdamW(1e-4), jit_compile=jit_compile
+    )
+    backbone = model.backbone
+    images, labels = benchmark_utils.random_images(
+        batch_size * steps, backbone.image_shape, backbone.num_classes
+    )
+    fit = dict(batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    with benchmark_utils.PeakMemory() as memory:
+        start = time.perf_counter()
+        model.fit(
+            images[:batch_size],
+            None if labels is None else labels[:batch_size],
+            **fit,
+        )
+        first_step = time.perf_counter() - start
+        start = time.perf_counter()
+        model.fit(images, labels, **fit)
+        step = (time.perf_counter() - start) / steps
+    flops_per_image = (3 + model.self_conditioning_rate) * (
+        keras_rin.utils.count_flops(backbone)
+    )
     return {
-        "backend": keras.config.backend(),
-        "config": config_name,
-        "parameters": backbone.count_params(),
-        "batch_size": batch_size,
-        "first_train_call_s": round(first_call, 2),
-        "train_images_per_s": round(
-            batch_size * train_steps / train_seconds, 2
-        ),
-        "sampling_steps": sampling_steps,
-        "sampling_images_per_s": round(batch_size / sample_seconds, 3),
+        "train_images_per_s": batch_size / step,
+        "train_step_s": step,
+        "first_train_step_s": first_step,
+        "train_compile_s": max(first_step - step, 0.0),
+        "train_flops_per_s": flops_per_image * batch_size / step,
+        "train_memory": memory.report(),
     }
 
 
-if __name__ == "__main__":
+def measure_sampling(model, batch_size=32, num_steps=100, sampler="ddpm"):
+    """Times `generate` on one batch after a 2-step call that compiles the
+    sampling loop (compiled once for any number of steps)."""
+    backbone = model.backbone
+    _, labels = benchmark_utils.random_images(
+        batch_size, backbone.image_shape, backbone.num_classes
+    )
+    generate = dict(sampler=sampler, seed=0, verbose=0)
+    if labels is None:
+        generate["num_images"] = batch_size
+    else:
+        generate["labels"] = labels
+    with benchmark_utils.PeakMemory() as memory:
+        start = time.perf_counter()
+        model.generate(num_steps=2, **generate)
+        first_call = time.perf_counter() - start
+        start = time.perf_counter()
+        model.generate(num_steps=num_steps, **generate)
+        seconds = time.perf_counter() - start
+    flops = keras_rin.utils.count_flops(backbone) * batch_size * num_steps
+    return {
+        "sampling_images_per_s": batch_size / seconds,
+        "sampling_step_s": seconds / num_steps,
+        "first_sampling_call_s": first_call,
+        "sampling_flops_per_s": flops / seconds,
+        "sampling_memory": memory.report(),
+    }
+
+
+def run(
+    config_name,
+    phase="all",
+    batch_size=32,
+    train_steps=3,
+    sampling_steps=100,
+    jit_compile="auto",
+):
+    """Measures one configuration on this backend; returns a flat dict."""
+    model = build_model(config_name)
+    result = {
+        "implementation": "keras_rin",
+        "backend": keras.config.backend(),
+        "backend_version": benchmark_utils.backend_version(),
+        "keras_version": keras.__version__,
+        "device": benchmark_utils.device_description(),
+        "config": config_name,
+        "parameters": model.backbone.count_params(),
+        "forward_flops_per_image": keras_rin.utils.count_flops(model),
+        "self_conditioning_rate": model.self_conditioning_rate,
+        "batch_size": batch_size,
+        "jit_compile": jit_compile,
+    }
+    if phase in ("all", "train"):
+        result.update(
+            measure_training(model, batch_size, train_steps, jit_compile)
+        )
+    if phase in ("all", "sample"):
+        result["sampling_steps"] = sampling_steps
+        result.update(measure_sampling(model, batch_size, sampling_steps))
+    result["matmul_flops_per_s"] = benchmark_utils.matmul_flops_per_second()
+    for kind in ("train", "sampling"):
+        if f"{kind}_flops_per_s" in result:
+            result[f"{kind}_mfu"] = benchmark_utils.model_flops_utilisation(
+                result[f"{kind}_flops_per_s"], result["matmul_flops_per_s"]
+            )
+    return result
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="small")
+    parser.add_argument(
+        "--config",
+        default="small",
+        help="small, tiny, or a preset name without 'rin_' (cifar10)",
+    )
+    parser.add_argument(
+        "--phase", choices=("all", "train", "sample"), default="all"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--train-steps", type=int, default=5)
-    parser.add_argument("--sampling-steps", type=int, default=20)
-    args = parser.parse_args()
-    result = measure(
-        args.config, args.batch_size, args.train_steps, args.sampling_steps
+    parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument("--sampling-steps", type=int, default=100)
+    parser.add_argument(
+        "--jit-compile",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="`jit_compile` of `model.compile` (true: XLA on TensorFlow's "
+        "CPU, torch.compile on PyTorch)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    jit_compile = {"auto": "auto", "true": True, "false": False}
+    result = run(
+        args.config,
+        args.phase,
+        args.batch_size,
+        args.train_steps,
+        args.sampling_steps,
+        jit_compile[args.jit_compile],
     )
     print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -184,6 +184,45 @@ def test_no_gradient_reaches_the_self_conditioning_pass():
         np.testing.assert_allclose(g, e, atol=1e-5, err_msg=v.path)
 
 
+@pytest.mark.parametrize("rate, batch", [(0.55, 10), (0.5, 8), (1.0, 4)])
+def test_self_conditioning_runs_the_first_pass_on_a_subset(rate, batch):
+    """`call` gives the first-pass latents to `ceil(rate * batch)` examples
+    at most (the last of them with the leftover probability), zeros to the
+    others, and every example is self-conditioned with probability `rate`."""
+    keras.utils.set_random_seed(3)
+    model = keras_rin.RINImageGenerator(
+        tiny_backbone(), self_conditioning_rate=rate, seed=0
+    )
+    rng = np.random.default_rng(0)
+    x_t = rng.normal(size=(batch, 8, 8, 1)).astype("float32")
+    gamma = rng.uniform(size=(batch,)).astype("float32")
+    labels = rng.integers(0, 3, batch).astype("int32")
+    zeros = np.zeros((batch, 12, 32), "float32")
+    expected = ops.convert_to_numpy(
+        model.backbone(model._backbone_inputs(x_t, gamma, labels, zeros))[
+            "latents"
+        ]
+    )
+    counts = []
+    for _ in range(40):
+        latents = ops.convert_to_numpy(
+            model._self_conditioning_latents(
+                ops.convert_to_tensor(x_t),
+                ops.convert_to_tensor(gamma),
+                ops.convert_to_tensor(labels),
+                training=False,
+            )
+        )
+        used = np.abs(latents).max(axis=(1, 2)) > 0
+        np.testing.assert_allclose(latents[used], expected[used], atol=1e-5)
+        counts.append(int(used.sum()))
+    low, high = int(np.floor(rate * batch)), int(np.ceil(rate * batch))
+    assert set(counts) <= {low, high}
+    if low != high:
+        assert set(counts) == {low, high}  # the last one is a coin flip
+    assert abs(np.mean(counts) / batch - rate) < 0.1
+
+
 def test_save_and_load_round_trip(trained, tmp_path):
     model, _ = trained
     expected = _generate(model, sampler="ddim")

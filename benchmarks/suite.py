@@ -1,0 +1,408 @@
+"""The benchmark suite: every backend, the CIFAR-10 and a small
+configuration, lucidrains' PyTorch RIN beside them, and the token-scaling
+run; writes `results.json` and `results.md`.
+
+    python benchmarks/suite.py                      # the whole suite
+    python benchmarks/suite.py --backends jax --configs small --no-scaling
+
+Each measurement runs in its own process (one backend per process, and a
+fresh peak-memory count), and each process also times a float32 matrix
+multiply. Model FLOPs utilisation (MFU) is reported against the fastest of
+those matrix multiplies, the machine's ceiling in this run, so backends are
+judged against the same number. The Markdown file checks the targets of the
+performance issue.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import keras
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BACKENDS = ("jax", "tensorflow", "torch")
+CONFIGS = ("cifar10", "small")
+TARGET_MFU = 0.75
+TARGET_BACKEND_RATIO = 2.0
+TARGET_SPEEDUP = 1.25
+TARGET_COMPILE_S = 60.0
+
+
+def jobs(args):
+    """`(label, command, environment)` of every measurement."""
+    common = [
+        "--batch-size",
+        str(args.batch_size),
+        "--train-steps",
+        str(args.train_steps),
+        "--sampling-steps",
+        str(args.sampling_steps),
+    ]
+    result = []
+    for config in args.configs:
+        for backend in args.backends:
+            for phase in ("train", "sample"):
+                command = [
+                    "throughput.py",
+                    "--config",
+                    config,
+                    "--phase",
+                    phase,
+                ]
+                result.append(
+                    (f"{backend} {config} {phase}", command + common, backend)
+                )
+        if args.lucidrains:
+            for phase in ("train", "sample"):
+                command = [
+                    "lucidrains_throughput.py",
+                    "--config",
+                    config,
+                    "--phase",
+                    phase,
+                ]
+                result.append(
+                    (f"rin-pytorch {config} {phase}", command + common, "torch")
+                )
+    if args.scaling:
+        command = ["scaling.py", "--batch-size", str(args.scaling_batch_size)]
+        result.append(
+            (f"scaling ({args.scaling_backend})", command, args.scaling_backend)
+        )
+    return result
+
+
+def run_job(command, backend, timeout):
+    """Runs one benchmark script; returns its JSON result or an error."""
+    environment = dict(os.environ, KERAS_BACKEND=backend)
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        process = subprocess.run(
+            [sys.executable, os.path.join(HERE, command[0])] + command[1:],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
+    lines = process.stdout.strip().splitlines()
+    if process.returncode or not lines:
+        tail = (process.stderr or process.stdout).strip().splitlines()[-5:]
+        return {"error": " / ".join(tail) or f"exit {process.returncode}"}
+    return json.loads(lines[-1])
+
+
+def run_suite(args):
+    planned = jobs(args)
+    progress = keras.utils.Progbar(len(planned), unit_name="benchmark")
+    measurements, scaling = [], None
+    for index, (label, command, backend) in enumerate(planned):
+        print(f"\n{label}", flush=True)
+        start = time.perf_counter()
+        result = run_job(command, backend, args.timeout)
+        result["label"] = label
+        result["wall_s"] = time.perf_counter() - start
+        if "error" in result:
+            print(f"  failed: {result['error']}", flush=True)
+        if label.startswith("scaling"):
+            scaling = result
+        else:
+            measurements.append(result)
+        progress.update(index + 1)
+    return summarise(measurements, scaling, args)
+
+
+def summarise(measurements, scaling, args=None):
+    """Merges the train and sample processes of each implementation,
+    backend and configuration into one row, with MFU against the fastest
+    matrix multiply of the run."""
+    reference = max(
+        (m.get("matmul_flops_per_s", 0.0) for m in measurements), default=0.0
+    )
+    rows = {}
+    for m in measurements:
+        if "error" in m:
+            key = tuple(m["label"].split()[:2])
+            rows.setdefault(key, {}).setdefault("errors", []).append(
+                f"{m['label']}: {m['error']}"
+            )
+            continue
+        implementation = m["implementation"]
+        name = m["backend"] if implementation == "keras_rin" else implementation
+        row = rows.setdefault((name, m["config"]), {})
+        row.update({k: v for k, v in m.items() if k not in ("label",)})
+        row["name"] = name
+        row.setdefault("own_matmul_flops_per_s", {})[m["label"]] = m[
+            "matmul_flops_per_s"
+        ]
+    for row in rows.values():
+        for kind in ("train", "sampling"):
+            flops = row.get(f"{kind}_flops_per_s")
+            if flops is not None and reference:
+                row[f"{kind}_mfu"] = flops / reference
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "command": " ".join(sys.argv),
+        "versions": _versions(),
+        "reference_matmul_flops_per_s": reference,
+        "settings": None if args is None else _settings(args),
+        "rows": sorted(rows.values(), key=lambda r: (r.get("config", ""), r.get("name", ""))),
+        "scaling": scaling,
+    }
+
+
+def _settings(args):
+    return {
+        "batch_size": args.batch_size,
+        "train_steps": args.train_steps,
+        "sampling_steps": args.sampling_steps,
+        "scaling_backend": args.scaling_backend if args.scaling else None,
+    }
+
+
+def _versions():
+    import importlib.metadata
+
+    versions = {"python": sys.version.split()[0]}
+    for package in (
+        "keras",
+        "jax",
+        "jaxlib",
+        "tensorflow",
+        "tensorflow-cpu",
+        "torch",
+        "rin-pytorch",
+        "numpy",
+    ):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+# ----------------------------------------------------------------------
+# Markdown
+# ----------------------------------------------------------------------
+
+
+def markdown(summary):
+    lines = [
+        f"Run {summary['date']}: `{summary['command']}`",
+        "",
+        "Versions: "
+        + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()),
+        "",
+        "Reference float32 matrix multiply (fastest in this run): "
+        f"{summary['reference_matmul_flops_per_s'] / 1e9:.1f} GFLOP/s.",
+        "",
+    ]
+    rows = [r for r in summary["rows"] if "name" in r]
+    if rows:
+        lines += [
+            f"Device: {rows[0].get('device', '?')}.",
+            "",
+            "| config | implementation | params (M) | GFLOPs/image | "
+            "train img/s | train MFU | train peak MiB | first step s | "
+            "compile s | sample img/s | sample MFU | sample peak MiB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        r["config"],
+                        r["name"],
+                        _number(r.get("parameters"), 1e6, 2),
+                        _number(r.get("forward_flops_per_image"), 1e9, 3),
+                        _number(r.get("train_images_per_s"), 1, 2),
+                        _percent(r.get("train_mfu")),
+                        _memory(r.get("train_memory")),
+                        _number(r.get("first_train_step_s"), 1, 1),
+                        _number(r.get("train_compile_s"), 1, 1),
+                        _number(r.get("sampling_images_per_s"), 1, 3),
+                        _percent(r.get("sampling_mfu")),
+                        _memory(r.get("sampling_memory")),
+                    ]
+                )
+                + " |"
+            )
+    errors = [e for r in summary["rows"] for e in r.get("errors", [])]
+    if errors:
+        lines += ["", "Failed measurements:", ""]
+        lines += [f"- {error}" for error in errors]
+    lines += ["", "## Targets", ""] + [
+        f"- {'met' if ok else 'MISSED'}: {text}"
+        for ok, text in targets(summary)
+    ]
+    if summary.get("scaling") and "rows" in summary["scaling"]:
+        lines += ["", "## Scaling with the number of tokens", ""]
+        lines += scaling_markdown(summary["scaling"])
+    return "\n".join(lines) + "\n"
+
+
+def targets(summary):
+    """`(met, sentence)` for each target of the performance issue that
+    this run measured."""
+    checks = []
+    by_config = {}
+    for r in summary["rows"]:
+        if "name" in r:
+            by_config.setdefault(r["config"], []).append(r)
+    for config, rows in sorted(by_config.items()):
+        ours = [r for r in rows if r.get("implementation") == "keras_rin"]
+        theirs = [r for r in rows if r.get("implementation") == "rin-pytorch"]
+        for kind, label in (("train", "training"), ("sampling", "sampling")):
+            speed = f"{kind}_images_per_s"
+            measured = [r for r in ours if r.get(speed)]
+            if not measured:
+                continue
+            fastest = max(measured, key=lambda r: r[speed])
+            mfu = fastest.get(f"{kind}_mfu") or 0.0
+            if config == "cifar10":
+                checks.append(
+                    (
+                        mfu >= TARGET_MFU,
+                        f"{config} {label} MFU on the fastest backend "
+                        f"({fastest['name']}): {mfu:.1%} "
+                        f"(target {TARGET_MFU:.0%})",
+                    )
+                )
+            slowest = min(measured, key=lambda r: r[speed])
+            ratio = fastest[speed] / slowest[speed]
+            checks.append(
+                (
+                    ratio <= TARGET_BACKEND_RATIO,
+                    f"{config} {label}: slowest backend ({slowest['name']}) "
+                    f"{ratio:.2f}x slower than the fastest "
+                    f"({fastest['name']}) (target <= "
+                    f"{TARGET_BACKEND_RATIO:g}x)",
+                )
+            )
+            for other in theirs:
+                if not other.get(speed):
+                    continue
+                speedup = fastest[speed] / other[speed]
+                torch_rows = [r for r in measured if r["name"] == "torch"]
+                same = ""
+                if torch_rows:
+                    same = (
+                        "; keras-rin on torch: "
+                        f"{torch_rows[0][speed] / other[speed]:.2f}x"
+                    )
+                checks.append(
+                    (
+                        speedup >= TARGET_SPEEDUP,
+                        f"{config} {label}: keras-rin ({fastest['name']}) is "
+                        f"{speedup:.2f}x rin-pytorch{same} (target >= "
+                        f"{TARGET_SPEEDUP:g}x)",
+                    )
+                )
+        jax_rows = [r for r in ours if r["name"] == "jax"]
+        if config == "cifar10" and jax_rows and "train_compile_s" in jax_rows[0]:
+            compile_s = jax_rows[0]["train_compile_s"]
+            checks.append(
+                (
+                    compile_s < TARGET_COMPILE_S,
+                    f"{config} first training step compile time on JAX: "
+                    f"{compile_s:.1f} s (target < {TARGET_COMPILE_S:g} s)",
+                )
+            )
+    return checks
+
+
+def scaling_markdown(scaling):
+    lines = [
+        f"Backend {scaling['backend']}, batch {scaling['batch_size']}, "
+        f"{'x'.join(map(str, scaling['image_shape']))} images; one training "
+        "step (3 forward passes, no self-conditioning).",
+        "",
+        "| model | patch | tokens | params (M) | GFLOPs/image | step s | "
+        "GFLOP/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in scaling["rows"]:
+        lines.append(
+            f"| {r['model']} | {r['patch_size']} | {r['tokens']} | "
+            f"{r['parameters'] / 1e6:.2f} | "
+            f"{r['forward_gflops_per_image']:.2f} | "
+            f"{r['train_step_s']:.3f} | {r['train_flops_per_s'] / 1e9:.1f} |"
+        )
+    lines.append("")
+    for model, g in scaling["growth"].items():
+        lines.append(
+            f"- {model}: {g['tokens']:.0f}x the tokens cost {g['time']:.1f}x "
+            f"the step time and {g['flops']:.1f}x the FLOPs."
+        )
+    return lines
+
+
+def _number(value, unit, digits):
+    return "-" if value is None else f"{value / unit:.{digits}f}"
+
+
+def _percent(value):
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _memory(report):
+    if not report:
+        return "-"
+    peak = report.get("peak_accelerator_memory_mib")
+    if peak is None:
+        peak = report.get("peak_host_memory_mib")
+    return f"{peak:.0f}"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument("--sampling-steps", type=int, default=100)
+    parser.add_argument(
+        "--no-lucidrains", dest="lucidrains", action="store_false"
+    )
+    parser.add_argument("--no-scaling", dest="scaling", action="store_false")
+    parser.add_argument("--scaling-backend", default="torch")
+    parser.add_argument("--scaling-batch-size", type=int, default=4)
+    parser.add_argument(
+        "--timeout", type=int, default=3600, help="seconds per measurement"
+    )
+    parser.add_argument(
+        "--output-dir", default=os.path.join(HERE, "results")
+    )
+    parser.add_argument(
+        "--from-json",
+        help="re-write the Markdown of an earlier results.json",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as file:
+            summary = json.load(file)
+    else:
+        summary = run_suite(args)
+    os.makedirs(args.output_dir, exist_ok=True)
+    json_path = os.path.join(args.output_dir, "results.json")
+    if not args.from_json:
+        with open(json_path, "w") as file:
+            json.dump(summary, file, indent=1)
+    markdown_path = os.path.join(args.output_dir, "results.md")
+    with open(markdown_path, "w") as file:
+        file.write(markdown(summary))
+    print(f"\nWrote {json_path} and {markdown_path}")
+    print(markdown(summary))
+
+
+if __name__ == "__main__":
+    main()
