@@ -27,9 +27,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchmark_utils  # noqa: E402
 
 import keras_rin  # noqa: E402
-from keras_rin.layers.noise_level_embedding import (  # noqa: E402
-    NoiseLevelEmbedding,
-)
 
 IMAGE_SHAPE = (64, 64, 3)
 PATCH_SIZES = (4, 2, 1)
@@ -81,7 +78,7 @@ def vit_denoiser(patch_size, dim, depth, num_heads, mlp_ratio):
     tokens = keras.layers.Reshape((grid[0] * grid[1], dim))(tokens)
     positions = keras_rin.layers.LearnedLatents(grid[0] * grid[1], dim)
     tokens = tokens + positions(tokens)
-    time_token = NoiseLevelEmbedding(dim)(gammas)
+    time_token = keras_rin.layers.NoiseLevelEmbedding(dim)(gammas)
     x = keras.layers.Concatenate(axis=1)([time_token[:, None], tokens])
     for _ in range(depth):
         x = x + keras_rin.layers.RINAttention(num_heads, dim)(x)
@@ -89,7 +86,9 @@ def vit_denoiser(patch_size, dim, depth, num_heads, mlp_ratio):
     x = keras.layers.LayerNormalization(epsilon=1e-6)(x[:, 1:])
     x = keras.layers.Dense(patch_size * patch_size * channels)(x)
     x = keras.layers.Reshape(grid + (patch_size**2 * channels,))(x)
-    prediction = ops.depth_to_space(x, patch_size)
+    prediction = x
+    if patch_size > 1:
+        prediction = ops.depth_to_space(x, patch_size)
     inputs = {"noisy_images": images, "noise_levels": gammas}
     return keras.Model(inputs, prediction)
 

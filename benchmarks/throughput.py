@@ -59,12 +59,25 @@ CONFIGS = {
 }
 
 
+# A config name ending with this has no dropout and no drop-path (as
+# rin-pytorch, which has neither).
+NO_DROPOUT = "-no-dropout"
+
+
 def backbone_config(name):
     """A named benchmark configuration, or a preset's backbone config
-    (`"cifar10"` is the `rin_cifar10` preset: the paper's CIFAR-10 model)."""
-    if name in CONFIGS:
-        return dict(CONFIGS[name])
-    return keras_rin.presets.read_backbone_config(f"rin_{name}")
+    (`"cifar10"` is the `rin_cifar10` preset: the paper's CIFAR-10 model,
+    with dropout 0.1 and drop-path 0.1; `"cifar10-no-dropout"` without)."""
+    base, no_dropout = name, name.endswith(NO_DROPOUT)
+    if no_dropout:
+        base = name[: -len(NO_DROPOUT)]
+    if base in CONFIGS:
+        config = dict(CONFIGS[base])
+    else:
+        config = keras_rin.presets.read_backbone_config(f"rin_{base}")
+    if no_dropout:
+        config.update(dropout_rate=0.0, drop_path_rate=0.0)
+    return config
 
 
 def build_model(config_name, self_conditioning_rate=0.9, seed=0):
@@ -146,6 +159,7 @@ def run(
     train_steps=3,
     sampling_steps=100,
     jit_compile="auto",
+    matmul_sizes=benchmark_utils.MATMUL_SIZES,
 ):
     """Measures one configuration on this backend; returns a flat dict."""
     model = build_model(config_name)
@@ -169,7 +183,9 @@ def run(
     if phase in ("all", "sample"):
         result["sampling_steps"] = sampling_steps
         result.update(measure_sampling(model, batch_size, sampling_steps))
-    result["matmul_flops_per_s"] = benchmark_utils.matmul_flops_per_second()
+    result["matmul_flops_per_s"] = benchmark_utils.matmul_flops_per_second(
+        matmul_sizes
+    )
     for kind in ("train", "sampling"):
         if f"{kind}_flops_per_s" in result:
             result[f"{kind}_mfu"] = benchmark_utils.model_flops_utilisation(
@@ -183,7 +199,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--config",
         default="small",
-        help="small, tiny, or a preset name without 'rin_' (cifar10)",
+        help="small, tiny, or a preset name without 'rin_' (cifar10); "
+        "add '-no-dropout' to turn dropout and drop-path off",
     )
     parser.add_argument(
         "--phase", choices=("all", "train", "sample"), default="all"
