@@ -37,6 +37,7 @@ fails to import, an empty stand-in module is put in its place.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -141,11 +142,31 @@ def count_forward_flops(diffusion):
     model = diffusion.model
     size = model.image_size
     image = torch.zeros(1, model.channels, size, size)
-    with torch.no_grad():
+    with torch.no_grad(), explicit_attention():
         _, latents = model(image, torch.zeros(1), return_latents=True)
         with FlopCounterMode(display=False) as counter:
             model(image, torch.zeros(1), image, latents)
     return counter.get_total_flops()
+
+
+@contextlib.contextmanager
+def explicit_attention():
+    """Runs `scaled_dot_product_attention` as its two matrix products:
+    `FlopCounterMode` does not count the fused CPU kernel."""
+    import torch
+
+    fused = torch.nn.functional.scaled_dot_product_attention
+
+    def attention(query, key, value, attn_mask=None, dropout_p=0.0, **kw):
+        scale = kw.get("scale") or query.shape[-1] ** -0.5
+        weights = torch.softmax(query @ key.transpose(-2, -1) * scale, -1)
+        return weights @ value
+
+    torch.nn.functional.scaled_dot_product_attention = attention
+    try:
+        yield
+    finally:
+        torch.nn.functional.scaled_dot_product_attention = fused
 
 
 def measure_training(diffusion, batch_size=32, steps=3):

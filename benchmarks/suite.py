@@ -208,6 +208,10 @@ def markdown(summary):
         "Versions: "
         + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()),
         "",
+    ]
+    lines += [f"- {note}" for note in summary.get("notes", [])]
+    lines += [
+        "",
         "Reference float32 matrix multiply (fastest in this run): "
         f"{summary['reference_matmul_flops_per_s'] / 1e9:.1f} GFLOP/s.",
         "",

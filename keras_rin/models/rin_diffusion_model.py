@@ -238,7 +238,9 @@ class RINDiffusionModel(PresetMixin, keras.Model):
             network_input, noise_levels, labels, latents, training
         )
 
-    def _self_conditioning_latents(self, network_input, gamma, labels, training):
+    def _self_conditioning_latents(
+        self, network_input, gamma, labels, training
+    ):
         """Previous latents for a training batch: the first pass runs only
         on the examples that are self-conditioned, a random subset of
         `ceil(rate * batch)`, and the others get zeros.
@@ -283,9 +285,7 @@ class RINDiffusionModel(PresetMixin, keras.Model):
     def _first_pass(self, network_input, gamma, labels, training):
         """The self-conditioning estimate: the output latents of a pass
         with zero previous latents, under stop-gradient."""
-        latents = ops.zeros(
-            (ops.shape(gamma)[0],) + self.backbone.latent_shape
-        )
+        latents = ops.zeros((ops.shape(gamma)[0],) + self.backbone.latent_shape)
         outputs = self.backbone(
             self._backbone_inputs(network_input, gamma, labels, latents),
             training=training,
