@@ -374,6 +374,12 @@ def kinetics_card(name, preset, info):
         paper["results"] + ".",
         "",
         "## Known differences from the paper and the official code",
+        "- Training-time self-conditioning runs its first pass only on the",
+        "  self-conditioned examples (a random `ceil(rate * batch)`, the last",
+        "  kept with the leftover probability): each example's probability is",
+        "  the official per-example rate, the number per batch varies by at",
+        "  most one instead of binomially, and a step costs `3 + rate`",
+        "  forward passes instead of 4.",
         "- The official code tokenises the 5 context frames and the 11",
         "  noisy frames separately, each padded to whole 2-frame patches",
         "  (3 + 6 temporal positions: 2,304 tokens). We tokenise the whole",
@@ -505,6 +511,12 @@ def model_card(name, preset, info):
     ]
     lines += [f"- {note}" for note in preset["differences"]]
     lines += [
+        "- Training-time self-conditioning runs its first pass only on the",
+        "  self-conditioned examples (a random `ceil(rate * batch)`, the last",
+        "  kept with the leftover probability): each example's probability is",
+        "  the official per-example rate, the number per batch varies by at",
+        "  most one instead of binomially, and a step costs `3 + rate`",
+        "  forward passes instead of 4.",
         "- The noise-level embedding uses `10000 ** (-i / (d/2))`",
         "  frequencies on gamma x 1000; the official frequency layout may",
         "  differ by a constant factor, which changes nothing learnable.",
