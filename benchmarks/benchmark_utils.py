@@ -124,6 +124,40 @@ class PeakMemory:
         }
 
 
+def add_arguments(parser):
+    """The command-line options every throughput script shares."""
+    parser.add_argument(
+        "--phase", choices=("all", "train", "sample"), default="all"
+    )
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--train-steps", type=int, default=3)
+    parser.add_argument("--sampling-steps", type=int, default=100)
+
+
+def sampling_report(batch_size, num_steps, first_call, seconds, flops, memory):
+    """The sampling fields of a result: `flops` are those of the timed
+    call (`seconds`), `memory` a `PeakMemory`."""
+    return {
+        "sampling_images_per_s": batch_size / seconds,
+        "sampling_step_s": seconds / num_steps,
+        "first_sampling_call_s": first_call,
+        "sampling_flops_per_s": flops / seconds,
+        "sampling_memory": memory.report(),
+    }
+
+
+def add_utilisation(result, matmul_sizes=MATMUL_SIZES):
+    """Times the reference matrix multiply into `result` and adds the MFU
+    of each `<kind>_flops_per_s` it holds; returns `result`."""
+    result["matmul_flops_per_s"] = matmul_flops_per_second(matmul_sizes)
+    for kind in ("train", "sampling"):
+        if f"{kind}_flops_per_s" in result:
+            result[f"{kind}_mfu"] = model_flops_utilisation(
+                result[f"{kind}_flops_per_s"], result["matmul_flops_per_s"]
+            )
+    return result
+
+
 def model_flops_utilisation(flops_per_second, reference_flops_per_second):
     """MFU as a ratio, or None without a reference."""
     if not reference_flops_per_second:

@@ -223,13 +223,9 @@ def measure_sampling(diffusion, batch_size=32):
         seconds = time.perf_counter() - start
     diffusion.train()
     flops = count_forward_flops(diffusion) * batch_size * num_steps
-    return {
-        "sampling_images_per_s": batch_size / seconds,
-        "sampling_step_s": seconds / num_steps,
-        "first_sampling_call_s": first_call,
-        "sampling_flops_per_s": flops / seconds,
-        "sampling_memory": memory.report(),
-    }
+    return benchmark_utils.sampling_report(
+        batch_size, num_steps, first_call, seconds, flops, memory
+    )
 
 
 def run(
@@ -255,24 +251,13 @@ def run(
     if phase in ("all", "sample"):
         result["sampling_steps"] = sampling_steps
         result.update(measure_sampling(diffusion, batch_size))
-    result["matmul_flops_per_s"] = benchmark_utils.matmul_flops_per_second()
-    for kind in ("train", "sampling"):
-        if f"{kind}_flops_per_s" in result:
-            result[f"{kind}_mfu"] = benchmark_utils.model_flops_utilisation(
-                result[f"{kind}_flops_per_s"], result["matmul_flops_per_s"]
-            )
-    return result
+    return benchmark_utils.add_utilisation(result)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", choices=sorted(CONFIGS), default="small")
-    parser.add_argument(
-        "--phase", choices=("all", "train", "sample"), default="all"
-    )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--train-steps", type=int, default=3)
-    parser.add_argument("--sampling-steps", type=int, default=100)
+    benchmark_utils.add_arguments(parser)
     args = parser.parse_args(argv)
     result = run(
         args.config,

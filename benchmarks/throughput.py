@@ -143,13 +143,9 @@ def measure_sampling(model, batch_size=32, num_steps=100, sampler="ddpm"):
         model.generate(num_steps=num_steps, **generate)
         seconds = time.perf_counter() - start
     flops = keras_rin.utils.count_flops(backbone) * batch_size * num_steps
-    return {
-        "sampling_images_per_s": batch_size / seconds,
-        "sampling_step_s": seconds / num_steps,
-        "first_sampling_call_s": first_call,
-        "sampling_flops_per_s": flops / seconds,
-        "sampling_memory": memory.report(),
-    }
+    return benchmark_utils.sampling_report(
+        batch_size, num_steps, first_call, seconds, flops, memory
+    )
 
 
 def run(
@@ -183,15 +179,7 @@ def run(
     if phase in ("all", "sample"):
         result["sampling_steps"] = sampling_steps
         result.update(measure_sampling(model, batch_size, sampling_steps))
-    result["matmul_flops_per_s"] = benchmark_utils.matmul_flops_per_second(
-        matmul_sizes
-    )
-    for kind in ("train", "sampling"):
-        if f"{kind}_flops_per_s" in result:
-            result[f"{kind}_mfu"] = benchmark_utils.model_flops_utilisation(
-                result[f"{kind}_flops_per_s"], result["matmul_flops_per_s"]
-            )
-    return result
+    return benchmark_utils.add_utilisation(result, matmul_sizes)
 
 
 def parse_args(argv=None):
@@ -202,12 +190,7 @@ def parse_args(argv=None):
         help="small, tiny, or a preset name without 'rin_' (cifar10); "
         "add '-no-dropout' to turn dropout and drop-path off",
     )
-    parser.add_argument(
-        "--phase", choices=("all", "train", "sample"), default="all"
-    )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--train-steps", type=int, default=3)
-    parser.add_argument("--sampling-steps", type=int, default=100)
+    benchmark_utils.add_arguments(parser)
     parser.add_argument(
         "--jit-compile",
         choices=("auto", "true", "false"),

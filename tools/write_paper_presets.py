@@ -24,6 +24,17 @@ SIGMOID = {"name": "sigmoid", "start": -3.0, "end": 3.0, "tau": 0.9}
 COSINE = {"name": "cosine", "ns": 0.0002, "ds": 0.00025}
 
 
+# How keras-rin's training differs from the official code in every preset.
+SELF_CONDITIONING_NOTE = [
+    "- Training-time self-conditioning runs its first pass only on the",
+    "  self-conditioned examples (a random `ceil(rate * batch)`, the last",
+    "  kept with the leftover probability): each example's probability is",
+    "  the official per-example rate, the number per batch varies by at",
+    "  most one instead of binomially, and a step costs `3 + rate`",
+    "  forward passes instead of 4.",
+]
+
+
 def imagenet(size, patch, blocks, depth, latents, dim_z, dim_x, scale):
     return {
         "title": f"the paper's ImageNet {size}x{size} model",
@@ -374,12 +385,7 @@ def kinetics_card(name, preset, info):
         paper["results"] + ".",
         "",
         "## Known differences from the paper and the official code",
-        "- Training-time self-conditioning runs its first pass only on the",
-        "  self-conditioned examples (a random `ceil(rate * batch)`, the last",
-        "  kept with the leftover probability): each example's probability is",
-        "  the official per-example rate, the number per batch varies by at",
-        "  most one instead of binomially, and a step costs `3 + rate`",
-        "  forward passes instead of 4.",
+        *SELF_CONDITIONING_NOTE,
         "- The official code tokenises the 5 context frames and the 11",
         "  noisy frames separately, each padded to whole 2-frame patches",
         "  (3 + 6 temporal positions: 2,304 tokens). We tokenise the whole",
@@ -511,12 +517,7 @@ def model_card(name, preset, info):
     ]
     lines += [f"- {note}" for note in preset["differences"]]
     lines += [
-        "- Training-time self-conditioning runs its first pass only on the",
-        "  self-conditioned examples (a random `ceil(rate * batch)`, the last",
-        "  kept with the leftover probability): each example's probability is",
-        "  the official per-example rate, the number per batch varies by at",
-        "  most one instead of binomially, and a step costs `3 + rate`",
-        "  forward passes instead of 4.",
+        *SELF_CONDITIONING_NOTE,
         "- The noise-level embedding uses `10000 ** (-i / (d/2))`",
         "  frequencies on gamma x 1000; the official frequency layout may",
         "  differ by a constant factor, which changes nothing learnable.",
