@@ -254,10 +254,12 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         costs `3 + rate` forward passes instead of 4.
         """
         batch_size = ops.shape(gamma)[0]
-        expected = self.self_conditioning_rate * batch_size
+        rate = self.self_conditioning_rate
         if isinstance(batch_size, int):
+            expected = rate * batch_size
             count = max(1, math.ceil(expected - 1e-6))
         else:  # an unknown batch size in a TensorFlow graph
+            expected = rate * ops.cast(batch_size, "float32")
             count = ops.cast(ops.ceil(expected - 1e-6), "int32")
         keep_last = ops.cast(expected, "float32") - ops.cast(
             count - 1, "float32"
