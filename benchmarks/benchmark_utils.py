@@ -7,6 +7,7 @@ in the same run on the same machine. The ratio holds on a noisy machine and
 reads the same on a CPU and a GPU.
 """
 
+import os
 import platform
 import resource
 import time
@@ -202,8 +203,6 @@ def _cpu_name():
 
 
 def _cpu_count():
-    import os
-
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count()

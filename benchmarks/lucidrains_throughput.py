@@ -45,6 +45,8 @@ import time
 import types
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+# benchmark_utils imports Keras: its helpers then speak PyTorch too.
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -233,7 +235,6 @@ def run(
 ):
     import torch
 
-    os.environ.setdefault("KERAS_BACKEND", "torch")
     diffusion = build(config_name, sampling_steps)
     result = {
         "implementation": "rin-pytorch",
