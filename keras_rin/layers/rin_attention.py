@@ -81,7 +81,9 @@ class RINAttention(keras.layers.Layer):
             x, (shape[0], shape[1], self.num_heads, self.head_dim)
         )
 
-    def call(self, query, context=None, return_attention_scores=False):
+    def call(
+        self, query, context=None, return_attention_scores=False, key_mask=None
+    ):
         """Attends from `query` to `context` (to itself when None).
 
         Args:
@@ -94,6 +96,9 @@ class RINAttention(keras.layers.Layer):
                 float32, and also returns those probabilities; the output
                 matches the fused one up to float rounding. It is meant for
                 inspection (e.g. read-attention maps), not for training.
+            key_mask: optional bool `(batch, key_len)`; False keys are
+                left out of every query's softmax (e.g. the inactive
+                latents of an elastic forward pass).
 
         Returns:
             The attention output shaped like `query`, or with
@@ -109,10 +114,13 @@ class RINAttention(keras.layers.Layer):
         compute_dtype = q.dtype
         if keras.backend.standardize_dtype(compute_dtype) != "float32":
             q, k, v = (ops.cast(t, "float32") for t in (q, k, v))
+        mask = None
+        if key_mask is not None:
+            mask = ops.cast(key_mask, "bool")[:, None, None, :]
         if return_attention_scores:
-            attended, scores = self._explicit_attention(q, k, v)
+            attended, scores = self._explicit_attention(q, k, v, mask)
         else:
-            attended = ops.dot_product_attention(q, k, v)
+            attended = ops.dot_product_attention(q, k, v, mask=mask)
         attended = ops.cast(attended, compute_dtype)
         shape = ops.shape(attended)
         attended = ops.reshape(
@@ -123,12 +131,14 @@ class RINAttention(keras.layers.Layer):
             return output, scores
         return output
 
-    def _explicit_attention(self, q, k, v):
+    def _explicit_attention(self, q, k, v, mask=None):
         """`dot_product_attention` written out, float32 `(batch, len,
         heads, head_dim)` in; returns the output in the same layout and the
         probabilities `(batch, heads, query_len, key_len)`."""
         scale = 1.0 / math.sqrt(self.head_dim)
         logits = ops.einsum("bqhd,bkhd->bhqk", q, k) * scale
+        if mask is not None:
+            logits = ops.where(mask, logits, -1e30)
         scores = ops.softmax(logits, axis=-1)
         return ops.einsum("bhqk,bkhd->bqhd", scores, v), scores
 
@@ -136,7 +146,7 @@ class RINAttention(keras.layers.Layer):
         return query_shape
 
     def compute_output_spec(
-        self, query, context=None, return_attention_scores=False
+        self, query, context=None, return_attention_scores=False, key_mask=None
     ):
         output = keras.KerasTensor(query.shape, dtype=self.compute_dtype)
         if not return_attention_scores:

@@ -123,7 +123,12 @@ class RINBlock(keras.layers.Layer):
         self.write_mlp.build(interface_shape)
 
     def call(
-        self, latents, interface, training=None, return_read_attention=False
+        self,
+        latents,
+        interface,
+        training=None,
+        return_read_attention=False,
+        latent_mask=None,
     ):
         """Runs the block.
 
@@ -136,6 +141,12 @@ class RINBlock(keras.layers.Layer):
                 latents. The read is then computed explicitly instead of
                 with the fused attention (same result up to float
                 rounding).
+            latent_mask: optional bool `(batch, num_latents)`: latents
+                marked False are left out as keys of the latent
+                self-attention and of the write, so the active latents and
+                the interface come out as if only the active latents
+                existed (an elastic forward pass; the inactive rows hold
+                values that nothing reads).
 
         Returns:
             `(latents, interface)`, the updated latents and interface, or
@@ -155,9 +166,11 @@ class RINBlock(keras.layers.Layer):
         for attention, mlp in zip(
             self.compute_attentions, self.compute_mlps, strict=True
         ):
-            z = z + self.drop_path(attention(z), training=training)
+            z = z + self.drop_path(
+                attention(z, key_mask=latent_mask), training=training
+            )
             z = z + self.drop_path(mlp(z, training=training), training=training)
-        x = interface + self.write_attention(interface, z)
+        x = interface + self.write_attention(interface, z, key_mask=latent_mask)
         x = x + self.write_mlp(x, training=training)
         if return_read_attention:
             return z, x, read_attention
@@ -167,7 +180,12 @@ class RINBlock(keras.layers.Layer):
         return latents_shape, interface_shape
 
     def compute_output_spec(
-        self, latents, interface, training=None, return_read_attention=False
+        self,
+        latents,
+        interface,
+        training=None,
+        return_read_attention=False,
+        latent_mask=None,
     ):
         outputs = (
             keras.KerasTensor(latents.shape, dtype=self.compute_dtype),

@@ -359,6 +359,145 @@ class RINBackbone(keras.Model):
         maps = backbone.tokens_to_grid(outputs["read_attention"])
         ```
         """
+        outputs = _forward(
+            self._network(),
+            self._tensor_inputs(inputs),
+            self.data_input_name,
+            training=False,
+            return_read_attention=True,
+        )
+        outputs["read_attention"] = ops.cast(
+            outputs["read_attention"], "float32"
+        )
+        return outputs
+
+    @property
+    def num_reserved_latents(self):
+        """Latent slots that are not learned: the time token, and the class
+        token of a class-conditional model. They sit after the learned
+        slots and stay active in an elastic forward pass."""
+        return 1 + (1 if self.num_classes else 0)
+
+    def check_num_active_latents(self, num_active_latents):
+        """Returns `num_active_latents` as an int after checking that it
+        keeps the reserved slots and at least one learned slot, and does
+        not exceed `num_latents`."""
+        low = self.num_reserved_latents + 1
+        if (
+            isinstance(num_active_latents, bool)
+            or not isinstance(num_active_latents, (int, np.integer))
+            or not low <= num_active_latents <= self.num_latents
+        ):
+            raise ValueError(
+                "`num_active_latents` must be an int in "
+                f"[{low}, num_latents={self.num_latents}] (the time"
+                f"{' and class tokens' if self.num_classes else ' token'} "
+                "and at least one learned latent). Received: "
+                f"num_active_latents={num_active_latents!r}"
+            )
+        return int(num_active_latents)
+
+    def elastic_call(
+        self, inputs, num_active_latents=None, latent_mask=None, training=False
+    ):
+        """Runs the backbone with a prefix of its learned latents.
+
+        Elastic latents add no weights: the first `num_active_latents -
+        num_reserved_latents` learned latents are used, the time (and
+        class) tokens always, and the previous latents come in with the
+        active count. Two ways to run it:
+
+        - `num_active_latents=k` slices: the computation and the outputs
+          have `k` latents, and the cost drops with `k` (for sampling).
+        - `latent_mask` (bool `(batch, num_latents)`, from
+          `active_latent_mask`) keeps every shape and masks the inactive
+          latents out of every attention: each example may have its own
+          count, and the active latents and the prediction equal the
+          sliced pass (for training). Inactive latents come out as zeros.
+
+        Args:
+            inputs: dict of the backbone's inputs; `"latents"` holds
+                `num_active_latents` slots when slicing, `num_latents` when
+                masking.
+            num_active_latents: int or None (all latents).
+            latent_mask: bool `(batch, num_latents)` or None.
+            training: bool, enables dropout and drop-path.
+
+        Returns:
+            The outputs dict, `"latents"` with the active count when
+            slicing.
+
+        Example:
+        ```python
+        outputs = backbone.elastic_call(
+            {"noisy_images": x, "noise_levels": gamma, "labels": labels,
+             "latents": np.zeros((batch, 32, backbone.latent_dim))},
+            num_active_latents=32)
+        ```
+        """
+        if num_active_latents is not None and latent_mask is not None:
+            raise ValueError(
+                "Pass `num_active_latents` or `latent_mask`, not both."
+            )
+        count = self.num_latents
+        if num_active_latents is not None:
+            count = self.check_num_active_latents(num_active_latents)
+        inputs = self._tensor_inputs(inputs, num_latents=count)
+        if latent_mask is not None:
+            latent_mask = ops.cast(latent_mask, "bool")
+        return _forward(
+            self._network(),
+            inputs,
+            self.data_input_name,
+            training=training,
+            num_learned_latents=count - self.num_reserved_latents,
+            latent_mask=latent_mask,
+        )
+
+    def active_latent_mask(self, counts):
+        """Bool `(batch, num_latents)` marking the active latents of each
+        example, from int counts `(batch,)` (each a valid
+        `num_active_latents`): the first `count - num_reserved_latents`
+        learned slots and the reserved slots."""
+        counts = ops.cast(ops.convert_to_tensor(counts), "int32")
+        reserved = self.num_reserved_latents
+        learned = ops.arange(self.num_latents - reserved, dtype="int32")
+        active = learned[None, :] < (counts - reserved)[:, None]
+        tokens = ops.ones((ops.shape(counts)[0], reserved), "bool")
+        return ops.concatenate([active, tokens], axis=1)
+
+    def resize_latents(self, latents, num_active_latents):
+        """Latents of one active count laid out for another: learned slots
+        are kept or cut from the end, new learned slots are zeros (no
+        self-conditioning for them), the reserved slots stay last.
+
+        Args:
+            latents: float `(batch, k, latent_dim)`.
+            num_active_latents: int, the new count.
+
+        Returns:
+            float `(batch, num_active_latents, latent_dim)`.
+        """
+        count = self.check_num_active_latents(num_active_latents)
+        reserved = self.num_reserved_latents
+        current = ops.shape(latents)[1]
+        learned = latents[:, : current - reserved]
+        tokens = latents[:, current - reserved :]
+        wanted = count - reserved
+        if wanted <= current - reserved:
+            learned = learned[:, :wanted]
+        else:
+            missing = wanted - (current - reserved)
+            padding = ops.zeros(
+                (ops.shape(latents)[0], missing, ops.shape(latents)[2]),
+                latents.dtype,
+            )
+            learned = ops.concatenate([learned, padding], axis=1)
+        return ops.concatenate([learned, tokens], axis=1)
+
+    def _tensor_inputs(self, inputs, num_latents=None):
+        """Checks a dict of inputs for a forward pass on tensors and
+        converts it."""
         expected = [self.data_input_name, "noise_levels", "latents"]
         if self.num_classes:
             expected.append("labels")
@@ -378,17 +517,16 @@ class RINBackbone(keras.Model):
             )
             for key in expected
         }
-        outputs = _forward(
-            self._network(),
-            inputs,
-            self.data_input_name,
-            training=False,
-            return_read_attention=True,
-        )
-        outputs["read_attention"] = ops.cast(
-            outputs["read_attention"], "float32"
-        )
-        return outputs
+        num_latents = num_latents or self.num_latents
+        got = tuple(inputs["latents"].shape[1:])
+        if got != (num_latents, self.latent_dim):
+            raise ValueError(
+                "`inputs['latents']` must have shape (batch, "
+                f"{num_latents}, {self.latent_dim}) for {num_latents} "
+                f"active latents. Received shape "
+                f"{tuple(inputs['latents'].shape)}"
+            )
+        return inputs
 
     def _network(self):
         return _Network(
@@ -510,22 +648,35 @@ _Network = collections.namedtuple(
 
 
 def _forward(
-    network, inputs, data_input_name, training=None, return_read_attention=False
+    network,
+    inputs,
+    data_input_name,
+    training=None,
+    return_read_attention=False,
+    num_learned_latents=None,
+    latent_mask=None,
 ):
     """The backbone's forward pass: builds the functional graph on
     `keras.Input`s and runs `RINBackbone.read_attention` on tensors.
 
     `network` is a `_Network` of layers; `inputs` a dict of the backbone's
     inputs. Returns the outputs dict, with `"read_attention"` `(batch,
-    num_blocks, num_tokens)` when `return_read_attention` is True.
+    num_blocks, num_tokens)` when `return_read_attention` is True. With
+    `num_learned_latents`, only that prefix of the learned latents is used;
+    with `latent_mask`, inactive latents are masked out of the attention
+    (see `RINBackbone.elastic_call`).
     """
     block_kwargs = {}
     if training is not None:
         block_kwargs["training"] = training
     if return_read_attention:
         block_kwargs["return_read_attention"] = True
+    if latent_mask is not None:
+        block_kwargs["latent_mask"] = latent_mask
     interface = network.tokenizer(inputs[data_input_name])
     latents = network.learned_latents(inputs["noise_levels"])
+    if num_learned_latents is not None:
+        latents = latents[:, :num_learned_latents]
     compute_dtype = latents.dtype
     tokens = [network.noise_level_embedding(inputs["noise_levels"])]
     if network.class_embedding is not None:
@@ -538,6 +689,8 @@ def _forward(
     for block in network.blocks:
         latents, interface, *read = block(latents, interface, **block_kwargs)
         read_attention.extend(read)
+    if latent_mask is not None:
+        latents = latents * ops.cast(latent_mask, latents.dtype)[:, :, None]
     outputs = {
         "prediction": network.readout(interface),
         "latents": latents,
