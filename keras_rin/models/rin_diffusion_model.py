@@ -5,6 +5,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_rin.diffusion import compute_schedules
 from keras_rin.diffusion import samplers
 from keras_rin.diffusion import schedules
 from keras_rin.diffusion import targets
@@ -56,6 +57,17 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         seed: int or None, seed of the training noise.
         guidance_scale: float >= 0, the classifier-free guidance weight
             `generate` uses when it is not given one (1: no guidance).
+        elastic_latent_counts: None, or a sequence of active-latent counts
+            (e.g. `(m // 4, m // 2, m)` for `m = num_latents`) to train
+            for: each training example then runs with a prefix of the
+            learned latents of a count drawn from this set (the time and
+            class tokens are always kept; see
+            `RINBackbone.elastic_call`), and its self-conditioning pass
+            with a count no larger. `generate(compute_schedule=...)` may
+            then use these counts. No weights are added.
+        elastic_latent_probabilities: None (uniform) or one probability
+            per entry of `elastic_latent_counts`, adding up to 1, drawn
+            independently of the noise level.
         **kwargs: base model arguments (`name`, ...).
 
     Reference:
@@ -78,6 +90,8 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         input_scale=1.0,
         seed=None,
         guidance_scale=1.0,
+        elastic_latent_counts=None,
+        elastic_latent_probabilities=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -107,6 +121,11 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         self.input_scale = input_scale
         self.seed = seed
         self.guidance_scale = guidance_scale
+        self.elastic_latent_counts, self.elastic_latent_probabilities = (
+            _check_elastic_latents(
+                backbone, elastic_latent_counts, elastic_latent_probabilities
+            )
+        )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._sampling_functions = {}
         self._ema_state = _EMAState()
@@ -179,13 +198,26 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         if labels is not None and training and self.label_dropout_rate:
             labels = self._drop_labels(labels)
         network_input = self._network_input(x_t, context)
+        counts = previous_counts = None
+        if self.elastic_latent_counts:
+            counts = self._draw_active_counts(batch_size)
+            previous_counts = ops.minimum(
+                self._draw_active_counts(batch_size), counts
+            )
         latents = ops.zeros((batch_size,) + self.backbone.latent_shape)
         if self.self_conditioning_rate:
             latents = self._self_conditioning_latents(
-                network_input, gamma, labels, training
+                network_input, gamma, labels, training, previous_counts
             )
         prediction = self._trained_pass(
-            network_input, gamma, labels, latents, training
+            network_input,
+            gamma,
+            labels,
+            latents,
+            training,
+            None
+            if counts is None
+            else self.backbone.active_latent_mask(counts),
         )
         return {
             "prediction": prediction,
@@ -238,8 +270,25 @@ class RINDiffusionModel(PresetMixin, keras.Model):
             network_input, noise_levels, labels, latents, training
         )
 
+    def _draw_active_counts(self, batch_size):
+        """Active-latent counts `(batch,)` drawn from
+        `elastic_latent_counts` with their probabilities."""
+        counts = ops.convert_to_tensor(
+            np.asarray(self.elastic_latent_counts, "int32")
+        )
+        cumulative = np.cumsum(self.elastic_latent_probabilities)[:-1]
+        draw = keras.random.uniform((batch_size,), seed=self.seed_generator)
+        index = ops.sum(
+            ops.cast(
+                draw[:, None] >= ops.convert_to_tensor(cumulative, "float32"),
+                "int32",
+            ),
+            axis=1,
+        )
+        return ops.take(counts, index, axis=0)
+
     def _self_conditioning_latents(
-        self, network_input, gamma, labels, training
+        self, network_input, gamma, labels, training, counts=None
     ):
         """Previous latents for a training batch: the first pass runs only
         on the examples that are self-conditioned, a random subset of
@@ -251,7 +300,9 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         the official per-example draw; only the number per batch varies
         less (by at most one). A static subset size keeps the shapes
         static for XLA, and the skipped examples cost nothing, so a step
-        costs `3 + rate` forward passes instead of 4.
+        costs `3 + rate` forward passes instead of 4. With `counts`
+        (elastic latents), each example's first pass uses its own number
+        of active latents, and the inactive ones come out as zeros.
         """
         batch_size = ops.shape(gamma)[0]
         rate = self.self_conditioning_rate
@@ -268,11 +319,17 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         coin = keras.random.uniform((), seed=self.seed_generator)
         order = ops.argsort(draw)
         chosen = order[:count]
+        latent_mask = None
+        if counts is not None:
+            latent_mask = self.backbone.active_latent_mask(
+                ops.take(counts, chosen, axis=0)
+            )
         estimate = self._first_pass(
             ops.take(network_input, chosen, axis=0),
             ops.take(gamma, chosen, axis=0),
             None if labels is None else ops.take(labels, chosen, axis=0),
             training,
+            latent_mask,
         )
         last = ops.equal(ops.arange(count), count - 1)
         keep = ops.where(last, ops.cast(coin < keep_last, "float32"), 1.0)
@@ -284,22 +341,45 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         )
         return ops.take(in_order, ops.argsort(order), axis=0)
 
-    def _first_pass(self, network_input, gamma, labels, training):
+    def _first_pass(
+        self, network_input, gamma, labels, training, latent_mask=None
+    ):
         """The self-conditioning estimate: the output latents of a pass
         with zero previous latents, under stop-gradient."""
         latents = ops.zeros((ops.shape(gamma)[0],) + self.backbone.latent_shape)
-        outputs = self.backbone(
+        outputs = self._run_backbone(
             self._backbone_inputs(network_input, gamma, labels, latents),
-            training=training,
+            training,
+            latent_mask=latent_mask,
         )
         return ops.stop_gradient(ops.cast(outputs["latents"], "float32"))
 
-    def _trained_pass(self, network_input, gamma, labels, latents, training):
-        outputs = self.backbone(
+    def _trained_pass(
+        self, network_input, gamma, labels, latents, training, latent_mask=None
+    ):
+        outputs = self._run_backbone(
             self._backbone_inputs(network_input, gamma, labels, latents),
-            training=training,
+            training,
+            latent_mask=latent_mask,
         )
         return self._target_part(ops.cast(outputs["prediction"], "float32"))
+
+    def _run_backbone(
+        self, inputs, training, latent_mask=None, num_active_latents=None
+    ):
+        """The backbone's functional forward, or its elastic one when some
+        latents are inactive."""
+        if latent_mask is None and (
+            num_active_latents is None
+            or num_active_latents == self.backbone.num_latents
+        ):
+            return self.backbone(inputs, training=training)
+        return self.backbone.elastic_call(
+            inputs,
+            num_active_latents=num_active_latents,
+            latent_mask=latent_mask,
+            training=training,
+        )
 
     def _drop_labels(self, labels):
         labels = ops.cast(labels, "int32")
@@ -554,6 +634,7 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         clip_x0,
         verbose,
         read_attention_steps=None,
+        compute_schedule=None,
     ):
         """Samples the generated part of `num_examples` examples.
 
@@ -565,12 +646,26 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         returns `(samples, maps)`: the samples are the same, and `maps` are
         the read attention of the conditional stream at those steps,
         float32 `(num_examples, len(steps), num_blocks, num_tokens)`.
+
+        `compute_schedule` (see `keras_rin.diffusion.compute_schedules`)
+        sets the active latents of each step; None runs all of them.
         """
         if seed is None:
             seed = int(np.random.randint(0, 2**31 - 1))
         batch_size = batch_size or num_examples
         guided = guidance_scale != 1.0
-        function = self._sampling_function(sampler, bool(clip_x0), guided)
+        segments = compute_schedules.schedule_segments(
+            compute_schedule,
+            num_steps,
+            self.elastic_latent_counts or (),
+            self.backbone.num_latents,
+        )
+        functions = {
+            count: self._sampling_function(
+                sampler, bool(clip_x0), guided, count
+            )
+            for _, _, count in segments
+        }
         read_function = None
         if read_attention_steps is not None:
             read_function = self._read_attention_function(guided)
@@ -592,7 +687,7 @@ class RINDiffusionModel(PresetMixin, keras.Model):
             batch = slice(index * batch_size, (index + 1) * batch_size)
             size = min(batch_size, num_examples - index * batch_size)
             x, batch_maps = self._sample_batch(
-                function,
+                functions,
                 size,
                 None if labels is None else labels[batch],
                 None if context is None else context[batch],
@@ -605,6 +700,7 @@ class RINDiffusionModel(PresetMixin, keras.Model):
                 ),
                 read_function,
                 read_attention_steps or (),
+                segments,
             )
             outputs.append(x)
             maps.append(batch_maps)
@@ -615,7 +711,7 @@ class RINDiffusionModel(PresetMixin, keras.Model):
 
     def _sample_batch(
         self,
-        function,
+        functions,
         size,
         labels,
         context,
@@ -626,15 +722,23 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         report_progress,
         read_function=None,
         read_attention_steps=(),
+        segments=None,
     ):
         """Samples one batch; returns `(samples, maps)`, `maps` None unless
         `read_attention_steps` are given. The compiled loop runs in chunks
         of `steps_per_call` steps, also split at each of those steps, where
-        `read_function` is called on the current state first."""
+        `read_function` is called on the current state first, and at each
+        change of the active-latent count of `segments` (`(start, stop,
+        count)`; `functions` maps each count to its compiled loop), where
+        the latents are resized (new slots start from zeros)."""
+        full = self.backbone.num_latents
+        segments = segments or [(0, num_steps, full)]
         noise_seed = keras.random.SeedGenerator(seed)
         x = keras.random.normal((size,) + self.target_shape, seed=noise_seed)
         streams = 2 if guidance_scale != 1.0 else 1
-        latents = ops.zeros((size * streams,) + self.backbone.latent_shape)
+        latents = ops.zeros(
+            (size * streams, segments[0][2], self.backbone.latent_dim)
+        )
         if labels is None:
             labels = np.zeros((size,), "int32")
         labels = ops.convert_to_tensor(np.asarray(labels, "int32"))
@@ -644,7 +748,9 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         guidance = ops.convert_to_tensor(guidance_scale, "float32")
         total = ops.convert_to_tensor(num_steps, "int32")
         starts = sorted(
-            set(range(0, num_steps, steps_per_call)) | set(read_attention_steps)
+            set(range(0, num_steps, steps_per_call))
+            | set(read_attention_steps)
+            | {start for start, _, _ in segments}
         )
         maps = []
         for start, stop in zip(starts, starts[1:] + [num_steps], strict=True):
@@ -655,7 +761,10 @@ class RINDiffusionModel(PresetMixin, keras.Model):
                         read_function(x, latents, labels, context, step, total)
                     )
                 )
-            x, latents, state = function(
+            count = next(c for a, b, c in segments if a <= start < b)
+            if ops.shape(latents)[1] != count:
+                latents = self.backbone.resize_latents(latents, count)
+            x, latents, state = functions[count](
                 x,
                 latents,
                 labels,
@@ -699,14 +808,19 @@ class RINDiffusionModel(PresetMixin, keras.Model):
             )
         return self._sampling_functions[key]
 
-    def _sampling_function(self, sampler, clip_x0, guided):
-        key = (sampler, clip_x0, guided)
+    def _sampling_function(self, sampler, clip_x0, guided, count=None):
+        """The compiled sampling loop, one per sampler, clipping, guidance
+        and active-latent count."""
+        if count is None or count == self.backbone.num_latents:
+            key, count = (sampler, clip_x0, guided), None
+        else:
+            key = (sampler, clip_x0, guided, count)
         if key not in self._sampling_functions:
             template = keras.random.SeedGenerator(0)
 
             def run_steps(*args):
                 return self._sampling_steps(
-                    sampler, clip_x0, guided, template, *args
+                    sampler, clip_x0, guided, template, count, *args
                 )
 
             self._sampling_functions[key] = compile_inference_function(
@@ -720,6 +834,7 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         clip_x0,
         guided,
         noise_template,
+        num_active_latents,
         x,
         latents,
         labels,
@@ -738,7 +853,14 @@ class RINDiffusionModel(PresetMixin, keras.Model):
             gamma_now = self.sampling_schedule(t_now)
             gamma_next = self.sampling_schedule(t_next)
             prediction, latents = self._denoise(
-                x, gamma_now, labels, latents, context, guided, guidance_scale
+                x,
+                gamma_now,
+                labels,
+                latents,
+                context,
+                guided,
+                guidance_scale,
+                num_active_latents,
             )
             x0 = targets.prediction_to_x0(
                 x, prediction, gamma_now, self.prediction_target
@@ -757,13 +879,22 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         return ops.fori_loop(start, stop, step_fn, (x, latents, seed_state))
 
     def _denoise(
-        self, x, gamma, labels, latents, context, guided, guidance_scale
+        self,
+        x,
+        gamma,
+        labels,
+        latents,
+        context,
+        guided,
+        guidance_scale,
+        num_active_latents=None,
     ):
         """One backbone pass at a shared noise level; with guidance, the
         conditional and unconditional streams run as one batch."""
-        outputs = self.backbone(
+        outputs = self._run_backbone(
             self._denoising_inputs(x, gamma, labels, latents, context, guided),
-            training=False,
+            False,
+            num_active_latents=num_active_latents,
         )
         prediction = self._target_part(
             ops.cast(outputs["prediction"], "float32")
@@ -911,6 +1042,10 @@ class RINDiffusionModel(PresetMixin, keras.Model):
                 "input_scale": self.input_scale,
                 "seed": self.seed,
                 "guidance_scale": self.guidance_scale,
+                "elastic_latent_counts": self.elastic_latent_counts,
+                "elastic_latent_probabilities": (
+                    self.elastic_latent_probabilities
+                ),
             }
         )
         return config
@@ -923,6 +1058,46 @@ class RINDiffusionModel(PresetMixin, keras.Model):
                 config["backbone"]
             )
         return cls(**config)
+
+
+def _check_elastic_latents(backbone, counts, probabilities):
+    """Checked `(counts, probabilities)` as lists, or `(None, None)`."""
+    if counts is None:
+        if probabilities is not None:
+            raise ValueError(
+                "`elastic_latent_probabilities` needs "
+                "`elastic_latent_counts`. Received: "
+                f"elastic_latent_probabilities={probabilities!r}"
+            )
+        return None, None
+    if isinstance(counts, (str, bytes)) or not hasattr(counts, "__len__"):
+        raise ValueError(
+            "`elastic_latent_counts` must be a sequence of ints, e.g. "
+            f"[{backbone.num_latents // 4}, {backbone.num_latents // 2}, "
+            f"{backbone.num_latents}]. Received: "
+            f"elastic_latent_counts={counts!r}"
+        )
+    checked = [backbone.check_num_active_latents(c) for c in counts]
+    if not checked or len(set(checked)) != len(checked):
+        raise ValueError(
+            "`elastic_latent_counts` must be a non-empty sequence of "
+            f"distinct counts. Received: elastic_latent_counts={counts!r}"
+        )
+    if probabilities is None:
+        probabilities = [1.0 / len(checked)] * len(checked)
+    probabilities = [float(p) for p in probabilities]
+    if (
+        len(probabilities) != len(checked)
+        or any(not math.isfinite(p) or p < 0 for p in probabilities)
+        or not math.isclose(sum(probabilities), 1.0, abs_tol=1e-6)
+    ):
+        raise ValueError(
+            "`elastic_latent_probabilities` must hold one non-negative "
+            "probability per count, adding up to 1. Received: "
+            f"elastic_latent_probabilities={probabilities!r} for "
+            f"elastic_latent_counts={counts!r}"
+        )
+    return checked, probabilities
 
 
 def check_guidance_scale(guidance_scale, num_classes):

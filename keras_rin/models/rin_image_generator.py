@@ -84,6 +84,7 @@ class RINImageGenerator(RINDiffusionModel):
         guidance_scale=None,
         clip_x0=True,
         verbose="auto",
+        compute_schedule=None,
     ):
         """Samples images.
 
@@ -106,6 +107,13 @@ class RINImageGenerator(RINDiffusionModel):
                 says otherwise).
             clip_x0: bool, clip the clean-image estimate at each step.
             verbose: `"auto"`, 0 or 1: show a progress bar.
+            compute_schedule: None (all latents at every step, the
+                default), or `(fraction, num_active_latents)` pairs over
+                the steps from the noisiest on, fractions adding up to 1,
+                e.g. `[(0.5, 32), (0.25, 64), (0.25, 128)]`. The counts
+                must be the model's `elastic_latent_counts` (or
+                `num_latents`); each count compiles its own loop once. See
+                `keras_rin.utils.count_sampling_flops` for the cost.
 
         Returns:
             float32 NumPy array `(num_images, height, width, channels)` in
@@ -121,6 +129,7 @@ class RINImageGenerator(RINDiffusionModel):
             guidance_scale,
             clip_x0,
             verbose,
+            compute_schedule=compute_schedule,
         )
 
     def generate_with_read_attention(
@@ -205,6 +214,7 @@ class RINImageGenerator(RINDiffusionModel):
         clip_x0,
         verbose,
         read_attention_steps=None,
+        compute_schedule=None,
     ):
         if guidance_scale is None:
             guidance_scale = self.guidance_scale
@@ -228,4 +238,5 @@ class RINImageGenerator(RINDiffusionModel):
             clip_x0,
             verbose,
             read_attention_steps,
+            compute_schedule,
         )

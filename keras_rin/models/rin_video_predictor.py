@@ -123,6 +123,7 @@ class RINVideoPredictor(RINDiffusionModel):
         guidance_scale=None,
         clip_x0=True,
         verbose="auto",
+        compute_schedule=None,
     ):
         """Predicts the rest of each clip from its first frames.
 
@@ -142,6 +143,13 @@ class RINVideoPredictor(RINDiffusionModel):
                 means no guidance. None uses the model's `guidance_scale`.
             clip_x0: bool, clip the clean-frame estimate at each step.
             verbose: `"auto"`, 0 or 1: show a progress bar.
+            compute_schedule: None (all latents at every step, the
+                default), or `(fraction, num_active_latents)` pairs over
+                the steps from the noisiest on, fractions adding up to 1,
+                e.g. `[(0.5, 32), (0.25, 64), (0.25, 128)]`. The counts
+                must be the model's `elastic_latent_counts` (or
+                `num_latents`); each count compiles its own loop once. See
+                `keras_rin.utils.count_sampling_flops` for the cost.
 
         Returns:
             float32 NumPy array `(num_clips, frames, height, width,
@@ -159,6 +167,7 @@ class RINVideoPredictor(RINDiffusionModel):
             guidance_scale,
             clip_x0,
             verbose,
+            compute_schedule=compute_schedule,
         )
 
     def generate_with_read_attention(
@@ -245,6 +254,7 @@ class RINVideoPredictor(RINDiffusionModel):
         clip_x0,
         verbose,
         read_attention_steps=None,
+        compute_schedule=None,
     ):
         if guidance_scale is None:
             guidance_scale = self.guidance_scale
@@ -270,6 +280,7 @@ class RINVideoPredictor(RINDiffusionModel):
             clip_x0,
             verbose,
             read_attention_steps,
+            compute_schedule,
         )
         if read_attention_steps is None:
             return np.concatenate([context, predicted], axis=1)

@@ -23,12 +23,14 @@ _REQUIRED = (
 )
 
 
-def count_flops(backbone):
+def count_flops(backbone, num_active_latents=None):
     """Forward-pass FLOPs of one example through a RIN backbone.
 
     Args:
         backbone: a `RINBackbone`, a model holding one (`.backbone`), or a
             backbone config dict.
+        num_active_latents: int or None (all): the cost of an elastic pass
+            with this many latents (`RINBackbone.elastic_call`).
 
     Returns:
         int, FLOPs (a multiply-add counts 2).
@@ -39,7 +41,54 @@ def count_flops(backbone):
     keras_rin.utils.count_flops(model) / 1e9  # 8.59
     ```
     """
-    return 2 * _multiply_adds(_backbone_config(backbone))
+    config = _backbone_config(backbone)
+    if num_active_latents is not None:
+        reserved = 1 + (1 if config["num_classes"] else 0)
+        if not reserved < num_active_latents <= config["num_latents"]:
+            raise ValueError(
+                "`num_active_latents` must be in "
+                f"[{reserved + 1}, {config['num_latents']}]. Received: "
+                f"num_active_latents={num_active_latents}"
+            )
+        config = dict(config, num_latents=num_active_latents)
+    return 2 * _multiply_adds(config)
+
+
+def count_sampling_flops(
+    model, num_steps, compute_schedule=None, guidance_scale=1.0
+):
+    """Backbone FLOPs of sampling one example.
+
+    Args:
+        model: a `RINImageGenerator` or `RINVideoPredictor`.
+        num_steps: int, sampling steps.
+        compute_schedule: the `compute_schedule` of `generate` (None: all
+            latents at every step).
+        guidance_scale: float; guidance other than 1 runs two streams.
+
+    Returns:
+        int, FLOPs per generated example.
+
+    Example:
+    ```python
+    full = count_sampling_flops(model, 100)
+    cheap = count_sampling_flops(
+        model, 100, compute_schedule=[(0.5, 32), (0.5, 128)])
+    ```
+    """
+    from keras_rin.diffusion import compute_schedules
+
+    backbone = model.backbone
+    counts = compute_schedules.steps_per_count(
+        compute_schedule,
+        num_steps,
+        getattr(model, "elastic_latent_counts", None) or (),
+        backbone.num_latents,
+    )
+    streams = 1 if guidance_scale == 1.0 else 2
+    return streams * sum(
+        steps * count_flops(backbone, count) for count, steps in counts.items()
+    )
 
 
 def count_params(backbone):

@@ -117,3 +117,151 @@ def test_invalid_active_latent_counts_raise(backbone, count):
 def test_latents_of_the_wrong_count_raise(backbone):
     with pytest.raises(ValueError, match=r"inputs\['latents'\]"):
         backbone.elastic_call(_inputs(backbone), num_active_latents=4)
+
+
+# ----------------------------------------------------------------------
+# The generator: training, compute schedules, FLOPs, saving
+# ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def elastic_model():
+    import keras_rin
+    from tests.conftest import toy_images
+
+    keras.utils.set_random_seed(1)
+    model = keras_rin.RINImageGenerator(
+        tiny_backbone(),
+        elastic_latent_counts=[4, 7, 12],
+        elastic_latent_probabilities=[0.25, 0.25, 0.5],
+        seed=0,
+    )
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    images, labels = toy_images()
+    model.fit(images, labels, batch_size=8, epochs=1, verbose=0)
+    return model
+
+
+def _sample(model, **kwargs):
+    defaults = dict(labels=[0, 1], num_steps=6, seed=3, verbose=0)
+    return model.generate(**{**defaults, **kwargs})
+
+
+def test_elastic_training_runs_and_every_count_samples(elastic_model):
+    for schedule in ([(1.0, 4)], [(0.5, 4), (0.25, 7), (0.25, 12)]):
+        images = _sample(elastic_model, compute_schedule=schedule)
+        assert images.shape == (2, 8, 8, 1)
+        assert np.all(np.isfinite(images))
+
+
+def test_the_default_schedule_is_the_plain_sampler(elastic_model):
+    expected = _sample(elastic_model)
+    np.testing.assert_array_equal(
+        _sample(elastic_model, compute_schedule=[(1.0, 12)]), expected
+    )
+    assert not np.allclose(
+        _sample(elastic_model, compute_schedule=[(0.5, 4), (0.5, 12)]),
+        expected,
+    )
+
+
+@pytest.mark.parametrize(
+    "schedule, match",
+    [
+        ([(0.5, 5), (0.5, 12)], "does not allow"),
+        ([(0.5, 4), (0.4, 12)], "add up to 1"),
+        ([(0.5, 4, 1)], "pair"),
+        ("full", "sequence"),
+        ([], "empty"),
+    ],
+)
+def test_bad_compute_schedules_raise(elastic_model, schedule, match):
+    with pytest.raises(ValueError, match=match):
+        _sample(elastic_model, compute_schedule=schedule)
+
+
+def test_a_model_without_elastic_latents_only_allows_full_compute():
+    import keras_rin
+
+    model = keras_rin.RINImageGenerator(tiny_backbone(), seed=0)
+    with pytest.raises(ValueError, match="does not allow"):
+        _sample(model, compute_schedule=[(0.5, 4), (0.5, 12)])
+
+
+def test_self_conditioning_hand_off_across_a_count_change(backbone):
+    # 7 active latents after 4: learned slots 3..5 start from zeros.
+    previous = np.ones((2, 4, backbone.latent_dim), "float32")
+    grown = ops.convert_to_numpy(backbone.resize_latents(previous, 7))
+    assert grown.shape == (2, 7, backbone.latent_dim)
+    assert np.all(grown[:, 2:5] == 0) and np.all(grown[:, [0, 1, 5, 6]] == 1)
+    outputs = backbone.elastic_call(
+        dict(_inputs(backbone, batch=2, num_latents=7), latents=grown),
+        num_active_latents=7,
+    )
+    assert tuple(outputs["latents"].shape) == (2, 7, backbone.latent_dim)
+
+
+def test_flops_of_counts_and_schedules(elastic_model):
+    from keras_rin.utils import count_flops
+    from keras_rin.utils import count_sampling_flops
+
+    backbone = elastic_model.backbone
+    full, small = count_flops(backbone), count_flops(backbone, 4)
+    assert count_flops(backbone, 12) == full
+    assert small < count_flops(backbone, 7) < full
+    # An elastic pass costs what a backbone built with that many latents
+    # costs (its learned latents hold no FLOPs).
+    config = backbone.get_config()
+    for count in (4, 7):
+        assert count_flops(backbone, count) == count_flops(
+            dict(config, num_latents=count)
+        )
+    with pytest.raises(ValueError, match="num_active_latents"):
+        count_flops(backbone, 2)
+    schedule = [(0.5, 4), (0.5, 12)]
+    assert count_sampling_flops(elastic_model, 10) == 10 * full
+    assert count_sampling_flops(elastic_model, 10, schedule) == 5 * (
+        small + full
+    )
+    assert count_sampling_flops(elastic_model, 10, guidance_scale=2.0) == (
+        20 * full
+    )
+
+
+def test_elastic_options_survive_save_and_load(elastic_model, tmp_path):
+    import keras_rin
+
+    path = str(tmp_path / "elastic.keras")
+    elastic_model.save(path)
+    restored = keras.saving.load_model(path)
+    assert restored.elastic_latent_counts == [4, 7, 12]
+    assert restored.elastic_latent_probabilities == [0.25, 0.25, 0.5]
+    schedule = [(0.5, 4), (0.5, 12)]
+    np.testing.assert_allclose(
+        _sample(restored, compute_schedule=schedule),
+        _sample(elastic_model, compute_schedule=schedule),
+        atol=1e-5,
+    )
+    assert isinstance(restored, keras_rin.RINImageGenerator)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(elastic_latent_counts=[2, 12]), "num_active_latents"),
+        (dict(elastic_latent_counts=[4, 4]), "distinct"),
+        (
+            dict(
+                elastic_latent_counts=[4, 12],
+                elastic_latent_probabilities=[0.5, 0.6],
+            ),
+            "elastic_latent_probabilities",
+        ),
+        (dict(elastic_latent_probabilities=[1.0]), "needs"),
+    ],
+)
+def test_bad_elastic_options_raise(kwargs, match):
+    import keras_rin
+
+    with pytest.raises(ValueError, match=match):
+        keras_rin.RINImageGenerator(tiny_backbone(), **kwargs)
