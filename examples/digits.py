@@ -9,6 +9,8 @@ model trains on a fixed 1,347-digit split and the other 450 are held out for
     KERAS_BACKEND=jax python examples/digits.py
     KERAS_BACKEND=jax python examples/digits.py --output my_digits
     KERAS_BACKEND=jax python examples/digits.py --distribution data
+    KERAS_BACKEND=jax python examples/digits.py --elastic-latents 4 8 16 \
+        --elastic-probabilities 0.25 0.25 0.5 --output elastic_digits
 
 It saves a preset directory (load it with
 `keras_rin.RINImageGenerator.from_preset("my_digits")`) and a PNG grid with
@@ -75,9 +77,10 @@ GENERATOR = dict(
 )
 
 
-def build_model(seed=0):
+def build_model(seed=0, **generator_options):
     backbone = keras_rin.RINBackbone(**BACKBONE)
-    return keras_rin.RINImageGenerator(backbone, seed=seed, **GENERATOR)
+    config = {**GENERATOR, **generator_options}
+    return keras_rin.RINImageGenerator(backbone, seed=seed, **config)
 
 
 def build_optimizer(total_steps):
@@ -106,6 +109,8 @@ def main(
     batch_size=BATCH_SIZE,
     run_dir=None,
     distribution="none",
+    elastic_latent_counts=None,
+    elastic_latent_probabilities=None,
 ):
     if mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
@@ -123,7 +128,10 @@ def main(
     distribution = keras_rin.distribution.make_distribution(distribution)
     if distribution is not None:
         keras.distribution.set_distribution(distribution)
-    model = build_model()
+    model = build_model(
+        elastic_latent_counts=elastic_latent_counts,
+        elastic_latent_probabilities=elastic_latent_probabilities,
+    )
     steps_per_epoch = -(-len(images) // batch_size)
     model.compile(optimizer=build_optimizer(epochs * steps_per_epoch))
     run_dir = run_dir or output.rstrip("/") + "_run"
@@ -172,6 +180,19 @@ if __name__ == "__main__":
     )
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument(
+        "--elastic-latents",
+        type=int,
+        nargs="+",
+        help="train for these active-latent counts, e.g. 4 8 16 "
+        "(examples/elastic_latents.py)",
+    )
+    parser.add_argument(
+        "--elastic-probabilities",
+        type=float,
+        nargs="+",
+        help="one probability per --elastic-latents count (default uniform)",
+    )
+    parser.add_argument(
         "--smoke", action="store_true", help="a tiny run, for testing"
     )
     args = parser.parse_args()
@@ -184,4 +205,6 @@ if __name__ == "__main__":
         args.batch_size,
         args.run_dir,
         args.distribution,
+        args.elastic_latents,
+        args.elastic_probabilities,
     )

@@ -234,6 +234,7 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         use_self_conditioning=None,
         training=False,
         context=None,
+        num_active_latents=None,
     ):
         """The backbone's prediction with training-time self-conditioning.
 
@@ -252,22 +253,38 @@ class RINDiffusionModel(PresetMixin, keras.Model):
             training: bool, enables dropout and drop-path.
             context: the clean conditioning data in model space (`[-b, b]`),
                 for models that have it (the video model's context frames).
+            num_active_latents: int or None (all latents): both passes run
+                with this many latents (`RINBackbone.elastic_call`), e.g.
+                to measure the denoising loss of each elastic count.
 
         Returns:
             float32 prediction shaped like `x_t`.
         """
         x_t, noise_levels = targets.float32(x_t, noise_levels)
         network_input = self._network_input(x_t, context)
-        batch_size = ops.shape(x_t)[0]
-        latents = ops.zeros((batch_size,) + self.backbone.latent_shape)
+        count = self.backbone.num_latents
+        if num_active_latents is not None:
+            count = self.backbone.check_num_active_latents(num_active_latents)
+        latents = ops.zeros(
+            (ops.shape(x_t)[0], count, self.backbone.latent_dim)
+        )
         if use_self_conditioning is not None:
             estimate = self._first_pass(
-                network_input, noise_levels, labels, training
+                network_input,
+                noise_levels,
+                labels,
+                training,
+                num_active_latents=count,
             )
             use = ops.cast(use_self_conditioning, "float32")
             latents = estimate * use[:, None, None]
         return self._trained_pass(
-            network_input, noise_levels, labels, latents, training
+            network_input,
+            noise_levels,
+            labels,
+            latents,
+            training,
+            num_active_latents=count,
         )
 
     def _draw_active_counts(self, batch_size):
@@ -342,25 +359,43 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         return ops.take(in_order, ops.argsort(order), axis=0)
 
     def _first_pass(
-        self, network_input, gamma, labels, training, latent_mask=None
+        self,
+        network_input,
+        gamma,
+        labels,
+        training,
+        latent_mask=None,
+        num_active_latents=None,
     ):
         """The self-conditioning estimate: the output latents of a pass
         with zero previous latents, under stop-gradient."""
-        latents = ops.zeros((ops.shape(gamma)[0],) + self.backbone.latent_shape)
+        count = num_active_latents or self.backbone.num_latents
+        latents = ops.zeros(
+            (ops.shape(gamma)[0], count, self.backbone.latent_dim)
+        )
         outputs = self._run_backbone(
             self._backbone_inputs(network_input, gamma, labels, latents),
             training,
             latent_mask=latent_mask,
+            num_active_latents=num_active_latents,
         )
         return ops.stop_gradient(ops.cast(outputs["latents"], "float32"))
 
     def _trained_pass(
-        self, network_input, gamma, labels, latents, training, latent_mask=None
+        self,
+        network_input,
+        gamma,
+        labels,
+        latents,
+        training,
+        latent_mask=None,
+        num_active_latents=None,
     ):
         outputs = self._run_backbone(
             self._backbone_inputs(network_input, gamma, labels, latents),
             training,
             latent_mask=latent_mask,
+            num_active_latents=num_active_latents,
         )
         return self._target_part(ops.cast(outputs["prediction"], "float32"))
 

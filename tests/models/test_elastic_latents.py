@@ -265,3 +265,41 @@ def test_bad_elastic_options_raise(kwargs, match):
 
     with pytest.raises(ValueError, match=match):
         keras_rin.RINImageGenerator(tiny_backbone(), **kwargs)
+
+
+def test_self_conditioned_prediction_at_a_count_is_two_elastic_passes(
+    elastic_model,
+):
+    backbone = elastic_model.backbone
+    inputs = _inputs(backbone, batch=2, num_latents=7)
+    x_t, gamma = inputs["noisy_images"], inputs["noise_levels"]
+    labels = inputs["labels"]
+    use = np.array([True, False])
+    got = elastic_model.self_conditioned_prediction(
+        x_t, gamma, labels, use, num_active_latents=7
+    )
+    zeros = np.zeros_like(inputs["latents"])
+    first = backbone.elastic_call(
+        dict(inputs, latents=zeros), num_active_latents=7
+    )["latents"]
+    latents = ops.convert_to_numpy(first) * use[:, None, None]
+    expected = backbone.elastic_call(
+        dict(inputs, latents=latents), num_active_latents=7
+    )["prediction"]
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(got), ops.convert_to_numpy(expected), atol=1e-5
+    )
+    full = elastic_model.self_conditioned_prediction(x_t, gamma, labels, use)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(
+            elastic_model.self_conditioned_prediction(
+                x_t, gamma, labels, use, num_active_latents=12
+            )
+        ),
+        ops.convert_to_numpy(full),
+        atol=1e-6,
+    )
+    with pytest.raises(ValueError, match="num_active_latents"):
+        elastic_model.self_conditioned_prediction(
+            x_t, gamma, labels, use, num_active_latents=13
+        )
