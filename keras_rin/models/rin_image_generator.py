@@ -51,6 +51,16 @@ class RINImageGenerator(RINDiffusionModel):
         guidance_scale: float >= 0, the classifier-free guidance weight
             `generate` uses when it is not given one (1: no guidance). A
             preset stores the value its model card recommends.
+        elastic_latent_counts: None, or the active-latent counts to train
+            for, e.g. `(m // 4, m // 2, m)` with `m = num_latents`: each
+            training example runs with a prefix of the learned latents of a
+            count drawn from this set (time and class tokens are always
+            kept), so one checkpoint serves every count, and
+            `generate(compute_schedule=...)` may use them. No weights are
+            added. This is an addition to the paper (decode-time compute
+            scaling, after MaGNeTS); see examples/elastic_latents.py.
+        elastic_latent_probabilities: None (uniform) or one probability
+            per count, adding up to 1.
         **kwargs: base model arguments (`name`, ...).
 
     Example:

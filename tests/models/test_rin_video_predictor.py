@@ -267,3 +267,24 @@ def _image_config():
     from tests.conftest import TINY_CONFIG
 
     return TINY_CONFIG
+
+
+def test_elastic_latents_train_and_predict_with_a_compute_schedule():
+    # Unconditional: one reserved latent (time), so the smallest count is 2.
+    keras.utils.set_random_seed(0)
+    full = TINY_VIDEO_CONFIG["num_latents"]
+    model = build(elastic_latent_counts=[2, full])
+    model.compile(optimizer=keras.optimizers.Adam(2e-3))
+    history = model.fit(toy_clips(16), batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    context = toy_clips(2)[:, :CONTEXT]
+    kwargs = dict(num_steps=4, seed=0, verbose=0)
+    cheap = model.generate(
+        context, compute_schedule=[(0.5, 2), (0.5, full)], **kwargs
+    )
+    assert cheap.shape == (2,) + TINY_VIDEO_CONFIG["video_shape"]
+    assert np.all(np.isfinite(cheap))
+    np.testing.assert_array_equal(
+        model.generate(context, compute_schedule=[(1.0, full)], **kwargs),
+        model.generate(context, **kwargs),
+    )
