@@ -96,3 +96,13 @@ def test_a_preset_without_elastic_latents_is_refused(example, tmp_path):
     load_example("digits").build_model().save_to_preset(plain)
     with pytest.raises(ValueError, match="elastic_latent_counts"):
         example.main(plain, plain, os.path.join(tmp_path, "out"), smoke=True)
+
+
+def test_a_schedule_wins_only_when_it_beats_every_seed(example):
+    def run(*distances):
+        return {"frechet_distance_per_seed": list(distances)}
+
+    fewer_steps = [run(1.5, 1.4), run(1.45, 1.35)]
+    assert example.verdict(run(1.2, 1.3), fewer_steps) == "yes"
+    assert example.verdict(run(1.2, 1.38), fewer_steps) == "within noise"
+    assert example.verdict(run(1.6, 1.55), fewer_steps) == "no"

@@ -152,6 +152,12 @@ def test_elastic_training_runs_and_every_count_samples(elastic_model):
         images = _sample(elastic_model, compute_schedule=schedule)
         assert images.shape == (2, 8, 8, 1)
         assert np.all(np.isfinite(images))
+    # One compiled loop per count, reused whatever the steps and schedule.
+    compiled = dict(elastic_model._sampling_functions)
+    _sample(elastic_model, compute_schedule=[(0.3, 7), (0.7, 4)], num_steps=9)
+    assert elastic_model._sampling_functions == compiled
+    counts = [key[3] for key in compiled if len(key) == 4]
+    assert sorted(counts) == [4, 7]
 
 
 def test_the_default_schedule_is_the_plain_sampler(elastic_model):

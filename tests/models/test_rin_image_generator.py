@@ -399,7 +399,14 @@ def test_sampling_with_an_exact_denoiser_reproduces_the_data():
     model = keras_rin.RINImageGenerator(tiny_backbone(num_classes=None))
 
     def exact_denoiser(
-        x, gamma, labels, latents, context, guided, guidance_scale
+        x,
+        gamma,
+        labels,
+        latents,
+        context,
+        guided,
+        guidance_scale,
+        num_active_latents=None,
     ):
         distance = x[:, None] - ops.sqrt(gamma) * x_data[None]
         logits = -ops.sum(ops.square(distance), axis=(2, 3, 4))
