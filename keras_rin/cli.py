@@ -78,6 +78,13 @@ def _build_parser():
         type=float,
         help="classifier-free guidance weight (1: none; default: the preset's)",
     )
+    generate.add_argument(
+        "--compute-schedule",
+        type=_compute_schedule,
+        help="active latents per share of the steps, noisiest first, e.g. "
+        "0.5:4,0.25:8,0.25:16 (a preset trained with elastic latents; "
+        "default: all latents at every step)",
+    )
     generate.add_argument("--batch-size", type=_positive_int)
     generate.add_argument(
         "--columns", type=_positive_int, help="images per grid row"
@@ -113,6 +120,7 @@ def _generate(args):
         seed=args.seed,
         batch_size=args.batch_size,
         guidance_scale=args.guidance_scale,
+        compute_schedule=args.compute_schedule,
     )
     columns = args.columns or _default_columns(args, num_classes, len(images))
     height, width = images.shape[1:3]
@@ -121,6 +129,13 @@ def _generate(args):
         images, args.output, num_columns=columns, upscale=upscale
     )
     print(f"Saved {len(images)} images to {args.output}")
+    if args.compute_schedule:
+        flops = keras_rin.utils.count_sampling_flops
+        scheduled = flops(model, args.steps, args.compute_schedule)
+        print(
+            f"Compute schedule: {scheduled / 1e9:.3g} GFLOPs per image, "
+            f"{scheduled / flops(model, args.steps):.2f}x full compute"
+        )
 
 
 def _check_image_preset(preset):
@@ -232,6 +247,11 @@ def _info(args):
         ("prediction target", model["prediction_target"]),
         ("input scale", model["input_scale"]),
         ("guidance scale", model.get("guidance_scale", 1.0)),
+        (
+            "elastic latents",
+            ", ".join(map(str, model.get("elastic_latent_counts") or []))
+            or "no",
+        ),
         ("weights", "yes" if weights else "no"),
     ]
     width = max(len(key) for key, _ in rows)
@@ -246,6 +266,20 @@ def _int_list(text):
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
         ) from None
+
+
+def _compute_schedule(text):
+    pairs = []
+    for item in text.split(","):
+        fraction, _, count = item.partition(":")
+        try:
+            pairs.append((float(fraction), int(count)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                "expected fraction:count pairs separated by commas, e.g. "
+                f"0.5:4,0.5:16, got {text!r}"
+            ) from None
+    return pairs
 
 
 def _positive_int(text):

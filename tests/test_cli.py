@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,16 @@ def tiny_preset(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("presets") / "tiny")
     model = keras_rin.RINImageGenerator(tiny_backbone())
     model.save_to_preset(directory, description="tiny")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def tiny_elastic_preset(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("presets") / "tiny_elastic")
+    model = keras_rin.RINImageGenerator(
+        tiny_backbone(), elastic_latent_counts=[4, 12]
+    )
+    model.save_to_preset(directory, description="tiny elastic")
     return directory
 
 
@@ -60,6 +71,27 @@ def test_generate_writes_a_grid(tiny_preset, tmp_path, capsys):
         assert grid.size == (4 * 49 + 1, 49 + 1)
 
 
+def test_generate_follows_a_compute_schedule(
+    tiny_elastic_preset, tmp_path, capsys
+):
+    output = os.path.join(tmp_path, "grid.png")
+    argv = ["generate", tiny_elastic_preset, "--labels", "0,1", "--steps", "2"]
+    schedule = ["--compute-schedule", "0.5:4,0.5:12", "--output", output]
+    assert cli.main(argv + schedule) == 0
+    printed = capsys.readouterr().out
+    assert "Saved 2 images" in printed
+    backbone = keras_rin.RINImageGenerator.from_preset(
+        tiny_elastic_preset
+    ).backbone
+    ratio = (
+        keras_rin.utils.count_flops(backbone, 4)
+        + keras_rin.utils.count_flops(backbone, 12)
+    ) / (2 * keras_rin.utils.count_flops(backbone, 12))
+    assert f"{ratio:.2f}x full compute" in printed
+    assert cli.main(["info", tiny_elastic_preset]) == 0
+    assert re.search(r"elastic latents +4, 12\n", capsys.readouterr().out)
+
+
 def test_generate_defaults_to_every_class(tiny_preset, tmp_path):
     output = os.path.join(tmp_path, "grid.png")
     argv = ["generate", tiny_preset, "--steps", "1", "--sampler", "ddim"]
@@ -77,6 +109,16 @@ def test_generate_defaults_to_every_class(tiny_preset, tmp_path):
         (["generate", "TINY", "--steps", "0"], 2, "positive integer"),
         (["generate", "TINY", "--labels", "a,b"], 2, "comma-separated"),
         (["generate", "TINY", "--sampler", "euler"], 2, "invalid choice"),
+        (
+            ["generate", "TINY", "--compute-schedule", "1-4"],
+            2,
+            "fraction:count",
+        ),
+        (
+            ["generate", "TINY", "--compute-schedule", "0.5:4,0.5:12"],
+            1,
+            "does not allow",
+        ),
         (["frobnicate"], 2, "invalid choice"),
         ([], 2, "required"),
     ],
