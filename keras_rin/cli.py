@@ -3,6 +3,7 @@ one. The backend comes from `KERAS_BACKEND`, as for any Keras program.
 
     keras-rin generate rin_digits --output digits.png
     keras-rin generate rin_digits --labels 3,1,4 --steps 50 --sampler ddim
+    keras-rin generate rin_digits_elastic --compute-schedule 0.75:4,0.25:16
     keras-rin presets
     keras-rin info rin_imagenet_256
 """
