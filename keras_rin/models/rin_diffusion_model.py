@@ -201,11 +201,12 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         counts = previous_counts = None
         if self.elastic_latent_counts:
             counts = self._draw_active_counts(batch_size)
-            previous_counts = ops.minimum(
-                self._draw_active_counts(batch_size), counts
-            )
         latents = ops.zeros((batch_size,) + self.backbone.latent_shape)
         if self.self_conditioning_rate:
+            if counts is not None:
+                previous_counts = ops.minimum(
+                    self._draw_active_counts(batch_size), counts
+                )
             latents = self._self_conditioning_latents(
                 network_input, gamma, labels, training, previous_counts
             )
