@@ -8,7 +8,7 @@ from PIL import Image
 
 import keras_rin
 from keras_rin import cli
-from tests.conftest import tiny_backbone
+from tests.helpers import tiny_backbone
 
 
 @pytest.fixture(scope="module")

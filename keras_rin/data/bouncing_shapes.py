@@ -1,6 +1,6 @@
-import numbers
-
 import numpy as np
+
+from keras_rin.utils import validation
 
 # Rendering: each pixel row is sampled at `_SUBROWS` heights, and every
 # sample row covers pixel columns exactly (the covered length of each
@@ -69,9 +69,9 @@ def make_bouncing_shapes(
     clips = clips.astype("float32") / 255.0  # (1000, 8, 16, 16, 3)
     ```
     """
-    _check_int("num_clips", num_clips, minimum=1)
-    _check_int("num_frames", num_frames, minimum=2)
-    _check_int("image_size", image_size, minimum=8)
+    num_clips = validation.check_int("num_clips", num_clips, minimum=1)
+    num_frames = validation.check_int("num_frames", num_frames, minimum=2)
+    image_size = validation.check_int("image_size", image_size, minimum=8)
     min_shapes, max_shapes = _check_num_shapes(num_shapes)
     uniforms = _draw_uniforms(num_clips, max_shapes, _check_seed(seed))
     clips = np.empty(
@@ -111,8 +111,8 @@ def bouncing_shapes_splits(num_train, num_test, seed=0, **kwargs):
     train, test = keras_rin.data.bouncing_shapes_splits(20000, 1000)
     ```
     """
-    _check_int("num_train", num_train, minimum=1)
-    _check_int("num_test", num_test, minimum=1)
+    num_train = validation.check_int("num_train", num_train, minimum=1)
+    num_test = validation.check_int("num_test", num_test, minimum=1)
     if "num_clips" in kwargs:
         raise ValueError(
             "Pass `num_train` and `num_test` instead of `num_clips`. "
@@ -261,32 +261,15 @@ def _lerp(bounds, u):
     return np.float32(low) + np.float32(high - low) * u
 
 
-def _check_int(name, value, minimum):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-    ):
-        raise ValueError(
-            f"`{name}` must be an int of at least {minimum}. "
-            f"Received: {name}={value!r}"
-        )
-
-
 def _check_num_shapes(num_shapes):
-    if isinstance(num_shapes, numbers.Integral) and not isinstance(
-        num_shapes, bool
-    ):
+    if validation.is_int(num_shapes):
         bounds = (num_shapes, num_shapes)
     elif isinstance(num_shapes, (tuple, list)) and len(num_shapes) == 2:
         bounds = tuple(num_shapes)
     else:
         bounds = None
     if bounds is None or not all(
-        isinstance(bound, numbers.Integral)
-        and not isinstance(bound, bool)
-        and bound >= 1
-        for bound in bounds
+        validation.is_int(bound) and bound >= 1 for bound in bounds
     ):
         bounds = None
     if bounds is None or bounds[0] > bounds[1]:
@@ -301,13 +284,4 @@ def _check_num_shapes(num_shapes):
 def _check_seed(seed):
     if isinstance(seed, np.random.SeedSequence):
         return seed
-    if (
-        isinstance(seed, bool)
-        or not isinstance(seed, numbers.Integral)
-        or seed < 0
-    ):
-        raise ValueError(
-            "`seed` must be a non-negative int or a "
-            f"`numpy.random.SeedSequence`. Received: seed={seed!r}"
-        )
-    return int(seed)
+    return validation.check_seed(seed, allow_none=False)

@@ -3,9 +3,8 @@ import os
 import keras
 import numpy as np
 
-from keras_rin.data.video_datasets import _check_positive_int
-from keras_rin.data.video_datasets import _check_seed
-from keras_rin.data.video_datasets import _import
+from keras_rin.utils import validation
+from keras_rin.utils.imports import optional_import
 
 # The files `keras.utils.image_dataset_from_directory` reads.
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -98,12 +97,12 @@ def load_tfds_images(
     ```
     """
     if image_size is not None:
-        _check_positive_int("image_size", image_size)
+        validation.check_positive_int("image_size", image_size)
     _check_batch_size(batch_size)
-    _check_positive_int("shuffle_buffer", shuffle_buffer)
-    _check_seed(seed)
-    tf = _import("tensorflow", "load_tfds_images")
-    tfds = _import("tensorflow_datasets", "load_tfds_images")
+    validation.check_positive_int("shuffle_buffer", shuffle_buffer)
+    validation.check_seed(seed)
+    tf = optional_import("tensorflow", "load_tfds_images")
+    tfds = optional_import("tensorflow_datasets", "load_tfds_images")
     made_here = builder is None
     if made_here:
         builder = _tfds_builder(tfds, name, data_dir)
@@ -205,10 +204,10 @@ def load_image_folder(
     print(images.class_names)
     ```
     """
-    _check_positive_int("image_size", image_size)
+    validation.check_positive_int("image_size", image_size)
     _check_batch_size(batch_size)
-    _check_seed(seed)
-    tf = _import("tensorflow", "load_image_folder")
+    validation.check_seed(seed)
+    tf = optional_import("tensorflow", "load_image_folder")
     dataset = _read_folder(directory, image_size, shuffle, with_labels, seed)
     file_paths = dataset.file_paths
     class_names = dataset.class_names if with_labels else None
@@ -426,4 +425,4 @@ def _check_split(builder, name, split):
 
 def _check_batch_size(batch_size):
     if batch_size is not None:
-        _check_positive_int("batch_size", batch_size)
+        validation.check_positive_int("batch_size", batch_size)

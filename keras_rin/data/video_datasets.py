@@ -1,11 +1,12 @@
 import collections
 import contextlib
-import importlib
-import numbers
 import os
 import warnings
 
 import numpy as np
+
+from keras_rin.utils import validation
+from keras_rin.utils.imports import optional_import
 
 # The video feature of the video data sets in the TFDS catalogue. Other data
 # sets (for example a Kinetics-600 builder of your own) need `video_key`.
@@ -95,12 +96,12 @@ def load_tfds_videos(
     ```
     """
     span = _check_clip_args(num_frames, frame_size, frame_stride, batch_size)
-    _check_seed(seed)
+    validation.check_seed(seed)
     if name is None and builder is not None:
         name = builder.name
     video_key = _video_key(name, video_key)
-    tf = _import("tensorflow", "load_tfds_videos")
-    tfds = _import("tensorflow_datasets", "load_tfds_videos")
+    tf = optional_import("tensorflow", "load_tfds_videos")
+    tfds = optional_import("tensorflow_datasets", "load_tfds_videos")
     read_config = tfds.ReadConfig(shuffle_seed=seed)
     if builder is None:
         dataset = tfds.load(
@@ -215,15 +216,15 @@ def load_video_folder(
     ```
     """
     span = _check_clip_args(num_frames, frame_size, frame_stride, batch_size)
-    _check_seed(seed)
+    validation.check_seed(seed)
     paths = _list_videos(directory, extensions)
     if with_labels:
         class_names, labels = _folder_labels(directory, paths)
     else:
         class_names, labels = None, [0] * len(paths)
     if any(not path.lower().endswith(".gif") for path in paths):
-        _import("av", "load_video_folder")
-    tf = _import("tensorflow", "load_video_folder")
+        optional_import("av", "load_video_folder")
+    tf = optional_import("tensorflow", "load_video_folder")
     if random_start is None:
         random_start = shuffle
     generator = _clip_generator(
@@ -472,45 +473,7 @@ def _check_clip_args(num_frames, frame_size, frame_stride, batch_size):
         ("frame_size", frame_size),
         ("frame_stride", frame_stride),
     ):
-        _check_positive_int(name, value)
+        validation.check_positive_int(name, value)
     if batch_size is not None:
-        _check_positive_int("batch_size", batch_size)
+        validation.check_positive_int("batch_size", batch_size)
     return (num_frames - 1) * frame_stride + 1
-
-
-def _check_positive_int(name, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 1
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive int. Received: {name}={value!r}"
-        )
-
-
-def _check_seed(seed):
-    if seed is not None and (
-        isinstance(seed, bool)
-        or not isinstance(seed, numbers.Integral)
-        or seed < 0
-    ):
-        raise ValueError(
-            "`seed` must be a non-negative int or None. "
-            f"Received: seed={seed!r}"
-        )
-
-
-def _import(module, function):
-    packages = {
-        "tensorflow": "tensorflow",
-        "tensorflow_datasets": "tensorflow-datasets",
-        "av": "av",
-    }
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise ImportError(
-            f"`{function}` needs the `{module}` package: "
-            f"pip install {packages[module]}"
-        ) from error

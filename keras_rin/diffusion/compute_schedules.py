@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from keras_rin.utils import validation
+
 
 def schedule_segments(compute_schedule, num_steps, allowed_counts, full_count):
     """The steps of each count: a list of `(start, stop, count)`.
@@ -91,8 +93,7 @@ def _check_pairs(compute_schedule):
             and len(pair) == 2
             and isinstance(pair[0], (int, float, np.number))
             and not isinstance(pair[0], bool)
-            and isinstance(pair[1], (int, np.integer))
-            and not isinstance(pair[1], bool)
+            and validation.is_int(pair[1])
         )
         if not ok or not math.isfinite(pair[0]) or pair[0] <= 0:
             raise ValueError(

@@ -4,6 +4,7 @@ All functions work in float32 on tensors of any rank; `gamma` broadcasts
 against the images (pass it with trailing singleton axes).
 """
 
+import keras
 from keras import ops
 
 PREDICTION_TARGETS = ("eps", "x", "v")
@@ -26,7 +27,10 @@ def check_prediction_target(prediction_target):
 
 
 def images_to_inputs(images, input_scale):
-    """Maps images in [0, 1] to the diffusion space [-b, b]."""
+    """Maps images (float in [0, 1], or uint8 in [0, 255]) to the diffusion
+    space [-b, b], in float32."""
+    if keras.backend.standardize_dtype(images.dtype) == "uint8":
+        images = ops.cast(images, "float32") / 255.0
     return (ops.cast(images, "float32") * 2.0 - 1.0) * input_scale
 
 

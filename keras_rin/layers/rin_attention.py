@@ -15,6 +15,11 @@ class RINAttention(keras.layers.Layer):
     attention output projected back to the query width; the caller adds the
     residual.
 
+    The kernels are 2-D `Dense` kernels but start as the official code's
+    `tf.keras.layers.MultiHeadAttention` kernels do: Glorot-uniform with
+    the fans of the 3-D kernels `(dim_in, heads, head_dim)` and `(heads,
+    head_dim, dim_out)`, so several times smaller than a 2-D Glorot.
+
     The attention core runs through `keras.ops.dot_product_attention` so that
     fused kernels are used where the backend has them. Under a mixed
     precision policy, the logits and softmax are computed in float32. With
@@ -66,12 +71,25 @@ class RINAttention(keras.layers.Layer):
 
     def build(self, query_shape, context_shape=None):
         context_shape = context_shape or query_shape
+        heads = (self.num_heads, self.head_dim)
         self.query_norm.build(query_shape)
-        self.query_dense.build(query_shape)
-        self.key_dense.build(context_shape)
-        self.value_dense.build(context_shape)
+        for dense, shape in [
+            (self.query_dense, query_shape),
+            (self.key_dense, context_shape),
+            (self.value_dense, context_shape),
+        ]:
+            dense.kernel_initializer = _multi_head_glorot_uniform(
+                (shape[-1],) + heads, (shape[-1], self.attention_dim)
+            )
+            dense.build(shape)
         self.output_dense = keras.layers.Dense(
-            query_shape[-1], dtype=self.dtype_policy, name="output"
+            query_shape[-1],
+            kernel_initializer=_multi_head_glorot_uniform(
+                heads + (query_shape[-1],),
+                (self.attention_dim, query_shape[-1]),
+            ),
+            dtype=self.dtype_policy,
+            name="output",
         )
         self.output_dense.build(query_shape[:-1] + (self.attention_dim,))
 
@@ -168,3 +186,21 @@ class RINAttention(keras.layers.Layer):
             }
         )
         return config
+
+
+def _multi_head_glorot_uniform(kernel_shape, dense_shape):
+    """Keras' Glorot-uniform initialiser of a multi-head kernel of shape
+    `kernel_shape` (rank 3), for its values stored as a `Dense` kernel of
+    shape `dense_shape` (the heads merged into one axis)."""
+    scale = _glorot_fan_sum(dense_shape) / _glorot_fan_sum(kernel_shape)
+    return keras.initializers.VarianceScaling(
+        scale=scale, mode="fan_avg", distribution="uniform"
+    )
+
+
+def _glorot_fan_sum(shape):
+    """`fan_in + fan_out` as Keras' Glorot computes them: on a kernel of
+    rank 3 or more, `receptive = prod(shape[:-2])`, `fan_in = shape[-2] *
+    receptive`, `fan_out = shape[-1] * receptive`. Glorot-uniform's limit
+    is `sqrt(6 / (fan_in + fan_out))`."""
+    return (shape[-2] + shape[-1]) * math.prod(shape[:-2])

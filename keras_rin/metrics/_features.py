@@ -13,6 +13,8 @@ is called directly; outputs may be NumPy arrays or backend tensors.
 import keras
 import numpy as np
 
+from keras_rin.utils import validation
+
 
 def to_numpy(x):
     """A backend tensor, `tf.Tensor` or array-like as a NumPy array."""
@@ -26,44 +28,16 @@ def to_numpy(x):
     return np.asarray(x)
 
 
-def check_pixels(name, data, rank, layout):
-    """`data` (images or videos) as float32 NumPy in [0, 1].
-
-    Accepts float values in [0, 1] or uint8 values in [0, 255] (divided by
-    255), of rank `rank` with at least one example.
-    """
-    data = to_numpy(data)
-    if data.ndim != rank:
-        raise ValueError(
-            f"`{name}` must be a {rank}-D array {layout}. Received shape "
-            f"{data.shape}"
-        )
-    if data.shape[0] < 1:
-        raise ValueError(
-            f"`{name}` must hold at least one example. Received shape "
-            f"{data.shape}"
-        )
-    if data.dtype == np.uint8:
-        return data.astype("float32") / 255.0
-    if not np.issubdtype(data.dtype, np.floating):
-        raise ValueError(
-            f"`{name}` must be float in [0, 1] or uint8 in [0, 255]. "
-            f"Received dtype {data.dtype}"
-        )
-    data = data.astype("float32")
-    if not np.all(np.isfinite(data)):
-        raise ValueError(f"`{name}` contains NaN or infinite values.")
-    low, high = float(data.min()), float(data.max())
-    if low < 0.0 or high > 1.0:
-        raise ValueError(
-            f"`{name}` must hold float values in [0, 1] (or uint8 in "
-            f"[0, 255]). Received values in [{low:.4g}, {high:.4g}]"
-        )
-    return data
+def unit_pixels(name, data, rank, layout):
+    """`data` (images or videos) as float32 NumPy in [0, 1], after
+    `keras_rin.utils.validation.check_pixels` (float in [0, 1] or uint8 in
+    [0, 255], of rank `rank`, at least one example)."""
+    data = validation.check_pixels(name, to_numpy(data), rank, layout)
+    return np.clip(validation.pixels_to_float32(data), 0.0, 1.0)
 
 
 def check_images(name, images):
-    return check_pixels(name, images, 4, "(batch, height, width, channels)")
+    return unit_pixels(name, images, 4, "(batch, height, width, channels)")
 
 
 def check_feature_extractor(extractor, name="feature_extractor"):

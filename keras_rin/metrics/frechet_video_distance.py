@@ -4,9 +4,10 @@ import keras
 import numpy as np
 
 from keras_rin.metrics._features import call_feature_extractor
-from keras_rin.metrics._features import check_pixels
 from keras_rin.metrics._features import select_features
+from keras_rin.metrics._features import unit_pixels
 from keras_rin.metrics._frechet_metric import FrechetMetric
+from keras_rin.utils import validation
 
 I3D_HELP = (
     "FVD needs an I3D video network (Carreira and Zisserman, 2017) trained "
@@ -105,7 +106,7 @@ class FrechetVideoDistance(FrechetMetric):
         frames, height, width, channels)` with 1 (repeated to RGB) or 3
         channels, as the extractor's input: float32 NumPy `(batch, frames,
         *input_size, 3)` in [-1, 1]."""
-        videos = check_pixels(
+        videos = unit_pixels(
             "videos", videos, 5, "(batch, frames, height, width, channels)"
         )
         if videos.shape[-1] not in (1, 3):
@@ -162,16 +163,13 @@ def _check_input_size(input_size):
     if (
         not isinstance(input_size, (tuple, list))
         or len(input_size) != 2
-        or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0
-            for s in input_size
-        )
+        or not all(validation.is_int(s) and s > 0 for s in input_size)
     ):
         raise ValueError(
             "`input_size` must be a tuple of 2 positive ints (height, "
             f"width). Received: input_size={input_size!r}"
         )
-    return tuple(input_size)
+    return tuple(int(s) for s in input_size)
 
 
 class _SavedModelFeatureExtractor:

@@ -1,5 +1,7 @@
 import keras
 
+from keras_rin.diffusion import sampling
+from keras_rin.models import data_checks
 from keras_rin.models.rin_diffusion_model import RINDiffusionModel
 from keras_rin.utils import validation
 
@@ -129,18 +131,8 @@ class RINImageGenerator(RINDiffusionModel):
             float32 NumPy array `(num_images, height, width, channels)` in
             [0, 1].
         """
-        return self._generate(
-            num_images,
-            labels,
-            num_steps,
-            sampler,
-            seed,
-            batch_size,
-            guidance_scale,
-            clip_x0,
-            verbose,
-            compute_schedule=compute_schedule,
-        )
+        options = sampling.SamplingOptions.from_arguments(locals())
+        return self._generate_images(num_images, labels, options)
 
     def generate_with_read_attention(
         self,
@@ -197,56 +189,21 @@ class RINImageGenerator(RINDiffusionModel):
             step_labels=["t=1.00", "t=0.50", "t=0.10", "t=0.01"])
         ```
         """
-        steps = self._check_read_attention_steps(steps, num_steps)
-        images, maps = self._generate(
-            num_images,
-            labels,
-            num_steps,
-            sampler,
-            seed,
-            batch_size,
-            guidance_scale,
-            clip_x0,
-            verbose,
-            read_attention_steps=steps,
+        options = sampling.SamplingOptions.from_arguments(
+            locals(),
+            read_attention_steps=sampling.read_attention_steps(
+                steps, num_steps
+            ),
         )
-        return images, self._read_attention_maps(maps)
+        images, maps = self._generate_images(num_images, labels, options)
+        return images, self.backbone.tokens_to_grid(maps)
 
-    def _generate(
-        self,
-        num_images,
-        labels,
-        num_steps,
-        sampler,
-        seed,
-        batch_size,
-        guidance_scale,
-        clip_x0,
-        verbose,
-        read_attention_steps=None,
-        compute_schedule=None,
-    ):
-        if guidance_scale is None:
-            guidance_scale = self.guidance_scale
-        self._check_sampling_args(
-            num_steps, sampler, seed, batch_size, guidance_scale
-        )
+    def _generate_images(self, num_images, labels, options):
         if num_images is not None:
-            validation.check_positive_int("num_images", num_images)
-        labels, num_images = self._check_generate_labels(labels, num_images)
+            num_images = validation.check_positive_int("num_images", num_images)
+        labels, num_images = data_checks.check_generate_labels(
+            self, labels, num_images
+        )
         if num_images is None:
             raise ValueError("`num_images` is required. Received: None")
-        return self._sample(
-            num_images,
-            labels,
-            None,
-            num_steps,
-            sampler,
-            seed,
-            batch_size,
-            guidance_scale,
-            clip_x0,
-            verbose,
-            read_attention_steps,
-            compute_schedule,
-        )
+        return self._sampler.sample(options, num_images, labels)

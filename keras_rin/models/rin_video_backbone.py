@@ -2,18 +2,18 @@ import keras
 
 from keras_rin.layers.video_patch_readout import VideoPatchReadout
 from keras_rin.layers.video_patch_tokenizer import VideoPatchTokenizer
-from keras_rin.models.rin_backbone import RINBackbone
-from keras_rin.models.rin_backbone import _check_data_shape
-from keras_rin.models.rin_backbone import _warn_if_interface_is_narrow
+from keras_rin.models import rin_network
+from keras_rin.models.rin_backbone_base import RINBackboneBase
 from keras_rin.utils import validation
 
 
 @keras.saving.register_keras_serializable(package="keras_rin")
-class RINVideoBackbone(RINBackbone):
+class RINVideoBackbone(RINBackboneBase):
     """Recurrent Interface Network denoiser for video clips.
 
     The network of `RINBackbone` (the same latents, blocks, noise level and
-    class tokens, and latent self-conditioning) with a video tokenizer and
+    class tokens, and latent self-conditioning; both build on
+    `RINBackboneBase`) with a video tokenizer and
     readout: the clip is cut into 3-D patches of `frames_per_patch` frames
     by `patch_size x patch_size` pixels (a `Conv3D` with kernel = stride, as
     in the official video model), and the readout puts the patches back in
@@ -97,10 +97,12 @@ class RINVideoBackbone(RINBackbone):
         dtype=None,
         **kwargs,
     ):
-        video_shape = tuple(video_shape)
-        validation.check_positive_int("patch_size", patch_size)
-        validation.check_positive_int("frames_per_patch", frames_per_patch)
-        _check_data_shape(
+        network = rin_network.RINNetworkConfig.from_arguments(locals())
+        patch_size = validation.check_positive_int("patch_size", patch_size)
+        frames_per_patch = validation.check_positive_int(
+            "frames_per_patch", frames_per_patch
+        )
+        video_shape = rin_network.check_data_shape(
             "video_shape",
             video_shape,
             ("frames", "height", "width", "channels"),
@@ -111,60 +113,43 @@ class RINVideoBackbone(RINBackbone):
             },
             f"`frames_per_patch`={frames_per_patch}, `patch_size`={patch_size}",
         )
-
-        def make_tokenizer_and_readout():
-            tokenizer = VideoPatchTokenizer(
-                patch_size,
-                frames_per_patch,
-                interface_dim,
-                epsilon,
-                dtype=dtype,
-                name="tokenizer",
-            )
-            readout = VideoPatchReadout(
-                patch_size,
-                frames_per_patch,
-                video_shape,
-                epsilon,
-                dtype="float32",
-                name="readout",
-            )
-            return tokenizer, readout
-
-        _warn_if_interface_is_narrow(
-            interface_dim,
+        rin_network.warn_if_interface_is_narrow(
+            network.interface_dim,
             frames_per_patch * patch_size * patch_size * video_shape[-1],
         )
-        self._init_network(
-            video_shape,
-            make_tokenizer_and_readout,
-            num_latents=num_latents,
-            latent_dim=latent_dim,
-            interface_dim=interface_dim,
-            num_blocks=num_blocks,
-            block_depth=block_depth,
-            latent_num_heads=latent_num_heads,
-            rw_num_heads=rw_num_heads,
-            latent_mlp_ratio=latent_mlp_ratio,
-            interface_mlp_ratio=interface_mlp_ratio,
-            num_classes=num_classes,
-            dropout_rate=dropout_rate,
-            drop_path_rate=drop_path_rate,
-            time_scaling=time_scaling,
-            epsilon=epsilon,
+
+        # === Layers ===
+        tokenizer = VideoPatchTokenizer(
+            patch_size,
+            frames_per_patch,
+            network.interface_dim,
+            network.epsilon,
             dtype=dtype,
-            **kwargs,
+            name="tokenizer",
         )
+        readout = VideoPatchReadout(
+            patch_size,
+            frames_per_patch,
+            video_shape,
+            network.epsilon,
+            dtype="float32",
+            name="readout",
+        )
+
+        # === Functional model ===
+        super().__init__(
+            video_shape, tokenizer, readout, network, dtype=dtype, **kwargs
+        )
+
+        # === Config ===
         self.video_shape = video_shape
         self.patch_size = patch_size
         self.frames_per_patch = frames_per_patch
 
     @property
-    def num_tokens(self):
-        """Number of interface tokens."""
-        frames, height, width, _ = self.video_shape
-        p = self.patch_size
-        return (frames // self.frames_per_patch) * (height // p) * (width // p)
+    def data_shape(self):
+        """Shape of one example of the data, `video_shape` here."""
+        return self.video_shape
 
     @property
     def token_grid_shape(self):
@@ -175,17 +160,9 @@ class RINVideoBackbone(RINBackbone):
         p = self.patch_size
         return (frames // self.frames_per_patch, height // p, width // p)
 
-    @property
-    def data_shape(self):
-        """Shape of one example of the data, `video_shape` here."""
-        return self.video_shape
-
-    def get_config(self):
+    def data_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
             "video_shape": self.video_shape,
             "patch_size": self.patch_size,
             "frames_per_patch": self.frames_per_patch,
-            **self._network_config(),
         }

@@ -2,9 +2,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_rin.diffusion import sampling
 from keras_rin.diffusion import targets
+from keras_rin.models import data_checks
 from keras_rin.models.rin_diffusion_model import RINDiffusionModel
-from keras_rin.models.rin_diffusion_model import check_pixels
 from keras_rin.utils import validation
 
 
@@ -91,7 +92,9 @@ class RINVideoPredictor(RINDiffusionModel):
 
     def __init__(self, backbone, num_context_frames, **kwargs):
         super().__init__(backbone, **kwargs)
-        validation.check_positive_int("num_context_frames", num_context_frames)
+        num_context_frames = validation.check_positive_int(
+            "num_context_frames", num_context_frames
+        )
         num_frames = backbone.video_shape[0]
         if num_context_frames >= num_frames:
             raise ValueError(
@@ -167,18 +170,8 @@ class RINVideoPredictor(RINDiffusionModel):
             (float32 values unchanged, uint8 divided by 255), followed by
             the predicted frames.
         """
-        return self._generate(
-            context_frames,
-            labels,
-            num_steps,
-            sampler,
-            seed,
-            batch_size,
-            guidance_scale,
-            clip_x0,
-            verbose,
-            compute_schedule=compute_schedule,
-        )
+        options = sampling.SamplingOptions.from_arguments(locals())
+        return self._predict(context_frames, labels, options)
 
     def generate_with_read_attention(
         self,
@@ -237,62 +230,29 @@ class RINVideoPredictor(RINDiffusionModel):
             clips[0], maps[0], "read_attention.png")
         ```
         """
-        steps = self._check_read_attention_steps(steps, num_steps)
-        clips, maps = self._generate(
-            context_frames,
-            labels,
-            num_steps,
-            sampler,
-            seed,
-            batch_size,
-            guidance_scale,
-            clip_x0,
-            verbose,
-            read_attention_steps=steps,
+        options = sampling.SamplingOptions.from_arguments(
+            locals(),
+            read_attention_steps=sampling.read_attention_steps(
+                steps, num_steps
+            ),
         )
-        return clips, self._read_attention_maps(maps)
+        clips, maps = self._predict(context_frames, labels, options)
+        return clips, self.backbone.tokens_to_grid(maps)
 
-    def _generate(
-        self,
-        context_frames,
-        labels,
-        num_steps,
-        sampler,
-        seed,
-        batch_size,
-        guidance_scale,
-        clip_x0,
-        verbose,
-        read_attention_steps=None,
-        compute_schedule=None,
-    ):
-        if guidance_scale is None:
-            guidance_scale = self.guidance_scale
-        self._check_sampling_args(
-            num_steps, sampler, seed, batch_size, guidance_scale
-        )
+    def _predict(self, context_frames, labels, options):
+        """The whole clips (context, then predicted frames), and with
+        `options.read_attention_steps` the read attention too."""
         context = self._check_context_frames(context_frames)
-        labels, _ = self._check_generate_labels(labels, len(context))
+        labels, _ = data_checks.check_generate_labels(
+            self, labels, len(context)
+        )
         scaled = ops.convert_to_numpy(
             targets.images_to_inputs(
                 ops.convert_to_tensor(context), self.input_scale
             )
         )
-        predicted = self._sample(
-            len(context),
-            labels,
-            scaled,
-            num_steps,
-            sampler,
-            seed,
-            batch_size,
-            guidance_scale,
-            clip_x0,
-            verbose,
-            read_attention_steps,
-            compute_schedule,
-        )
-        if read_attention_steps is None:
+        predicted = self._sampler.sample(options, len(context), labels, scaled)
+        if options.read_attention_steps is None:
             return np.concatenate([context, predicted], axis=1)
         predicted, maps = predicted
         return np.concatenate([context, predicted], axis=1), maps
@@ -315,10 +275,8 @@ class RINVideoPredictor(RINDiffusionModel):
             )
         if len(context) == 0:
             raise ValueError("`context_frames` holds no clips (shape[0] = 0).")
-        check_pixels("context_frames", context)
-        if context.dtype == np.uint8:
-            return context.astype("float32") / 255.0
-        return context.astype("float32", copy=False)
+        validation.check_pixels("context_frames", context)
+        return validation.pixels_to_float32(context)
 
     def get_config(self):
         config = super().get_config()

@@ -4,9 +4,7 @@ import numbers
 import keras
 from keras import ops
 
-from keras_rin.utils.validation import check_positive_int
-from keras_rin.utils.validation import check_positive_number
-from keras_rin.utils.validation import check_rate
+from keras_rin.utils import validation
 
 DECAYS = ("cosine", "linear", "none")
 
@@ -81,15 +79,17 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         name="warmup_cosine_decay",
     ):
         super().__init__()
-        check_positive_number("learning_rate", learning_rate)
-        check_positive_int("total_steps", total_steps)
-        _check_warmup_steps(warmup_steps, total_steps)
+        validation.check_positive_number("learning_rate", learning_rate)
+        total_steps = validation.check_positive_int("total_steps", total_steps)
+        warmup_steps = validation.check_int(
+            "warmup_steps", warmup_steps, minimum=0, maximum=total_steps
+        )
         if decay not in DECAYS:
             raise ValueError(
                 f"`decay` must be one of {DECAYS}. Received: decay={decay!r}"
             )
         _check_decay_fraction(decay_fraction)
-        check_rate(
+        validation.check_rate(
             "end_learning_rate_factor", end_learning_rate_factor, allow_one=True
         )
         self.learning_rate = learning_rate
@@ -139,19 +139,6 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
             "end_learning_rate_factor": self.end_learning_rate_factor,
             "name": self.name,
         }
-
-
-def _check_warmup_steps(warmup_steps, total_steps):
-    if (
-        isinstance(warmup_steps, bool)
-        or not isinstance(warmup_steps, numbers.Integral)
-        or not 0 <= warmup_steps <= total_steps
-    ):
-        raise ValueError(
-            "`warmup_steps` must be an integer in [0, total_steps] "
-            f"(total_steps={total_steps}). Received: "
-            f"warmup_steps={warmup_steps!r}"
-        )
 
 
 def _check_decay_fraction(decay_fraction):

@@ -13,9 +13,9 @@ def compile_inference_function(fn, variables, jit_compile=True):
     """Returns `fn` compiled for repeated inference calls.
 
     Args:
-        fn: function of tensors that reads `variables` and returns tensors.
-            It must not assign to variables (carry state through its
-            arguments instead).
+        fn: function of tensors (or tuples of tensors and None) that reads
+            `variables` and returns tensors. It must not assign to
+            variables (carry state through its arguments instead).
         variables: list of `keras.Variable` that `fn` reads.
         jit_compile: bool, compile with XLA on JAX and TensorFlow. On
             TensorFlow, False gives a plain graph function.
@@ -51,11 +51,12 @@ def _tensorflow_function(fn, jit_compile):
 
     compiled = tf.function(fn, jit_compile=jit_compile, reduce_retracing=True)
 
-    def call(*args):
+    def to_tensor(value):
         # None stays None (an absent optional input, traced as a constant).
-        return compiled(
-            *(a if a is None else tf.convert_to_tensor(a) for a in args)
-        )
+        return value if value is None else tf.convert_to_tensor(value)
+
+    def call(*args):
+        return compiled(*tf.nest.map_structure(to_tensor, args))
 
     return call
 

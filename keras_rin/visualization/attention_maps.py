@@ -18,14 +18,13 @@ perceptual ones (inferno, viridis) built in as small lookup tables.
 """
 
 import math
-import numbers
 
 import numpy as np
 
+from keras_rin.utils import validation
+from keras_rin.utils.files import make_parent_directory
 from keras_rin.visualization.video import MIN_CELL_HEIGHT
-from keras_rin.visualization.video import _as_clips
-from keras_rin.visualization.video import _check_int
-from keras_rin.visualization.video import _make_parent_directory
+from keras_rin.visualization.video import as_clips
 
 # Height in pixels of the band with the column labels at the top.
 LABEL_HEIGHT = 14
@@ -141,7 +140,7 @@ def read_attention_grid(
     clip, heat, step_labels, upscale = _check_arguments(
         sample, maps, step_labels, upscale, alpha, colormap
     )
-    padding = _check_int("padding", padding, 0)
+    padding = validation.check_int("padding", padding, 0)
     num_steps, num_blocks = heat.shape[:2]
     num_frames, height, width, _ = clip.shape
     cell_height = height * upscale
@@ -256,7 +255,7 @@ def save_read_attention_grid(
         colormap=colormap,
         padding=padding,
     )
-    _make_parent_directory(path)
+    make_parent_directory(path)
     Image.fromarray(grid, "RGB").save(path, format="PNG")
     return path
 
@@ -273,7 +272,7 @@ def _check_arguments(sample, maps, step_labels, upscale, alpha, colormap):
             f"{array.shape}"
         )
     is_image = array.ndim == 3
-    clip = _as_clips(array[None] if is_image else array, "sample")[0]
+    clip = as_clips(array[None] if is_image else array, "sample")[0]
     if clip.shape[-1] == 1:
         clip = clip.repeat(3, axis=-1)
 
@@ -320,15 +319,8 @@ def _check_arguments(sample, maps, step_labels, upscale, alpha, colormap):
         step_labels = [str(label) for label in step_labels]
     if upscale is None:
         upscale = max(1, math.ceil(MIN_CELL_HEIGHT / clip.shape[1]))
-    upscale = _check_int("upscale", upscale, 1)
-    if (
-        not isinstance(alpha, numbers.Real)
-        or isinstance(alpha, bool)
-        or not 0 <= alpha <= 1
-    ):
-        raise ValueError(
-            f"`alpha` must be a number in [0, 1]. Received: alpha={alpha!r}"
-        )
+    upscale = validation.check_int("upscale", upscale, 1)
+    alpha = validation.check_rate("alpha", alpha, allow_one=True)
     if colormap not in _COLORMAPS:
         raise ValueError(
             f"`colormap` must be one of {sorted(_COLORMAPS)}. Received: "

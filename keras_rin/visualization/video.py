@@ -22,10 +22,11 @@ one clip.
 """
 
 import math
-import numbers
-import os
 
 import numpy as np
+
+from keras_rin.utils import validation
+from keras_rin.utils.files import make_parent_directory
 
 CONTEXT_COLOR = (0, 114, 178)
 PREDICTED_COLOR = (230, 159, 0)
@@ -83,8 +84,8 @@ def video_frames(
     >>> video_frames(clips, num_context_frames=2).shape
     (8, 76, 206, 3)
     """
-    padding = _check_int("padding", padding, 0)
-    border = _check_int("border", border, 0)
+    padding = validation.check_int("padding", padding, 0)
+    border = validation.check_int("border", border, 0)
     clips, ground_truth = _prepare(
         clips, num_context_frames, ground_truth, upscale
     )
@@ -174,21 +175,13 @@ def save_video_gif(
     """
     from PIL import Image
 
-    if (
-        not isinstance(fps, numbers.Real)
-        or isinstance(fps, bool)
-        or not math.isfinite(fps)
-        or fps <= 0
-    ):
-        raise ValueError(
-            f"`fps` must be a positive finite number. Received {fps!r}"
-        )
-    loop = _check_int("loop", loop, 0)
+    fps = validation.check_positive_number("fps", fps)
+    loop = validation.check_int("loop", loop, 0)
     frames = video_frames(
         clips, num_context_frames, ground_truth, upscale, padding, border
     )
     images = [Image.fromarray(frame, "RGB") for frame in frames]
-    _make_parent_directory(path)
+    make_parent_directory(path)
     images[0].save(
         path,
         format="GIF",
@@ -245,8 +238,8 @@ def frame_strip(
     >>> frame_strip(clips, num_context_frames=2).shape
     (138, 410, 3)
     """
-    padding = _check_int("padding", padding, 0)
-    border = _check_int("border", border, 0)
+    padding = validation.check_int("padding", padding, 0)
+    border = validation.check_int("border", border, 0)
     clips, ground_truth = _prepare(
         clips, num_context_frames, ground_truth, upscale
     )
@@ -322,7 +315,7 @@ def save_frame_strip(
     strip = frame_strip(
         clips, num_context_frames, ground_truth, upscale, padding, border
     )
-    _make_parent_directory(path)
+    make_parent_directory(path)
     Image.fromarray(strip, "RGB").save(path, format="PNG")
     return path
 
@@ -330,9 +323,9 @@ def save_frame_strip(
 def _prepare(clips, num_context_frames, ground_truth, upscale):
     """Checks the arguments; returns RGB uint8 clips (and ground truth),
     magnified by `upscale`."""
-    clips = _as_clips(clips, "clips")
+    clips = as_clips(clips, "clips")
     num_frames = clips.shape[1]
-    if not _is_int(num_context_frames) or not (
+    if not validation.is_int(num_context_frames) or not (
         0 <= num_context_frames <= num_frames
     ):
         raise ValueError(
@@ -340,7 +333,7 @@ def _prepare(clips, num_context_frames, ground_truth, upscale):
             f" [0, {num_frames}]. Received {num_context_frames!r}"
         )
     if ground_truth is not None:
-        ground_truth = _as_clips(ground_truth, "ground_truth")
+        ground_truth = as_clips(ground_truth, "ground_truth")
         if ground_truth.shape != clips.shape:
             raise ValueError(
                 "`ground_truth` must have the same shape as `clips` (a single"
@@ -350,26 +343,23 @@ def _prepare(clips, num_context_frames, ground_truth, upscale):
             )
     if upscale is None:
         upscale = max(1, math.ceil(MIN_CELL_HEIGHT / clips.shape[2]))
-    upscale = _check_int("upscale", upscale, 1)
+    upscale = validation.check_int("upscale", upscale, 1)
     clips = _to_rgb_pixels(clips, upscale)
     if ground_truth is not None:
         ground_truth = _to_rgb_pixels(ground_truth, upscale)
     return clips, ground_truth
 
 
-def _as_clips(values, name):
-    """Checks one clip array and returns it as 5-D float32 in [0, 1]."""
-    try:
-        array = np.asarray(values)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"`{name}` must be an array of clips. Could not convert it to"
-            f" one: {error}"
-        ) from error
-    if array.dtype.kind not in "biuf":
-        raise ValueError(
-            f"`{name}` must hold real numbers. Received dtype {array.dtype}"
-        )
+def as_clips(values, name):
+    """Checks one clip array and returns it as 5-D float32 in [0, 1].
+
+    Args:
+        values: float in [0, 1] or uint8 in [0, 255], shaped `(num_clips,
+            num_frames, height, width, channels)`, or one clip without the
+            first axis; 1 or 3 channels.
+        name: str, the argument's name for error messages.
+    """
+    array = validation.check_pixels(name, values)
     if array.ndim == 4:
         array = array[None]
     if array.ndim != 5 or array.shape[-1] not in (1, 3) or 0 in array.shape:
@@ -379,18 +369,7 @@ def _as_clips(values, name):
             " single clip, with channels 1 or 3 and no empty dimension."
             f" Received shape {np.shape(values)}"
         )
-    if not np.all(np.isfinite(array)):
-        raise ValueError(
-            f"`{name}` must be finite. Received NaN or infinite values"
-        )
-    low, high = (0, 255) if array.dtype == np.uint8 else (0, 1)
-    if array.min() < low or array.max() > high:
-        raise ValueError(
-            f"`{name}` must be in [0, 1] (or uint8 in [0, 255]). Received"
-            f" values in [{array.min()}, {array.max()}] of dtype"
-            f" {array.dtype}"
-        )
-    return array.astype("float32") / high
+    return np.clip(validation.pixels_to_float32(array), 0.0, 1.0)
 
 
 def _to_rgb_pixels(clips, upscale):
@@ -415,23 +394,3 @@ def _paste_cell(canvas, top, left, frame, colour, border):
 
 def _step_colour(step, num_context_frames):
     return CONTEXT_COLOR if step < num_context_frames else PREDICTED_COLOR
-
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-
-
-def _check_int(name, value, minimum):
-    if not _is_int(value) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received {value!r}"
-        )
-    return int(value)
-
-
-def _make_parent_directory(path):
-    parent = os.path.dirname(os.fspath(path))
-    if parent:
-        os.makedirs(parent, exist_ok=True)

@@ -10,7 +10,7 @@ import keras_rin  # noqa: E402
 from keras_rin.data import image_datasets  # noqa: E402
 from keras_rin.data import load_image_folder  # noqa: E402
 from keras_rin.data import load_tfds_images  # noqa: E402
-from tests.conftest import tiny_backbone  # noqa: E402
+from tests.helpers import tiny_backbone  # noqa: E402
 
 _NUM_EXAMPLES = 6
 

@@ -36,8 +36,8 @@ import keras_rin  # noqa: E402
 from keras_rin.distribution import check_variable_layouts  # noqa: E402
 from keras_rin.distribution import layout_map_from_config  # noqa: E402
 from keras_rin.distribution import make_distribution  # noqa: E402
-from tests.conftest import TINY_CONFIG  # noqa: E402
-from tests.conftest import toy_images  # noqa: E402
+from tests.helpers import TINY_CONFIG  # noqa: E402
+from tests.helpers import toy_images  # noqa: E402
 
 NUM_DEVICES = 8
 MODEL_PARALLEL = 2

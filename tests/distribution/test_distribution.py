@@ -10,9 +10,9 @@ import pytest
 from keras_rin.distribution import check_variable_layouts
 from keras_rin.distribution import layout_map_from_config
 from keras_rin.distribution import make_distribution
-from tests.conftest import TINY_CONFIG
-from tests.conftest import tiny_backbone
-from tests.conftest import tiny_video_backbone
+from tests.helpers import TINY_CONFIG
+from tests.helpers import tiny_backbone
+from tests.helpers import tiny_video_backbone
 
 BACKEND = keras.config.backend()
 jax_only = pytest.mark.skipif(

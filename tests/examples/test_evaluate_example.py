@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 import keras_rin
-from tests.conftest import tiny_backbone
-from tests.conftest import tiny_video_backbone
 from tests.examples import load_example
+from tests.helpers import tiny_backbone
+from tests.helpers import tiny_video_backbone
 
 
 def _evaluate(tmp_path, preset, dataset, *extra):

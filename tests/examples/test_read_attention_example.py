@@ -3,8 +3,8 @@ import os
 from PIL import Image
 
 import keras_rin
-from tests.conftest import tiny_backbone
 from tests.examples import load_example
+from tests.helpers import tiny_backbone
 
 
 def test_read_attention_example_saves_one_grid_per_sample(tmp_path):

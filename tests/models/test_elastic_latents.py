@@ -5,26 +5,20 @@ import numpy as np
 import pytest
 from keras import ops
 
-from tests.conftest import set_self_conditioning_weights
-from tests.conftest import tiny_backbone
+import keras_rin
+from tests.helpers import backbone_inputs
+from tests.helpers import run_diffusion_model_test
+from tests.helpers import set_self_conditioning_weights
+from tests.helpers import tiny_backbone
+from tests.helpers import to_numpy
+from tests.helpers import toy_images
 
 # tiny_backbone: 12 latents = 10 learned + time + class.
 COUNTS = (4, 7, 12)
 
 
 def _inputs(backbone, batch=3, num_latents=None, seed=0):
-    rng = np.random.default_rng(seed)
-    num_latents = num_latents or backbone.num_latents
-    return {
-        "noisy_images": rng.normal(size=(batch,) + backbone.data_shape).astype(
-            "float32"
-        ),
-        "noise_levels": rng.uniform(size=(batch,)).astype("float32"),
-        "labels": rng.integers(0, 3, batch).astype("int32"),
-        "latents": rng.normal(
-            size=(batch, num_latents, backbone.latent_dim)
-        ).astype("float32"),
-    }
+    return backbone_inputs(backbone, batch, seed, num_latents)
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +29,12 @@ def backbone():
     return backbone
 
 
-def _numpy(outputs):
-    return {k: ops.convert_to_numpy(v) for k, v in outputs.items()}
-
-
 def test_all_latents_active_is_the_plain_forward(backbone):
     inputs = _inputs(backbone)
-    plain = _numpy(backbone(inputs))
-    sliced = _numpy(backbone.elastic_call(inputs, num_active_latents=12))
+    plain = to_numpy(backbone(inputs))
+    sliced = to_numpy(backbone.elastic_call(inputs, num_active_latents=12))
     mask = backbone.active_latent_mask(np.full((3,), 12))
-    masked = _numpy(backbone.elastic_call(inputs, latent_mask=mask))
+    masked = to_numpy(backbone.elastic_call(inputs, latent_mask=mask))
     for outputs in (sliced, masked):
         for key in ("prediction", "latents"):
             np.testing.assert_allclose(outputs[key], plain[key], atol=1e-5)
@@ -63,8 +53,8 @@ def test_a_smaller_model_with_sliced_weights_equals_the_elastic_pass(
             value = value[:learned]
         variable.assign(value)
     inputs = _inputs(backbone, num_latents=count)
-    expected = _numpy(small(inputs))
-    got = _numpy(backbone.elastic_call(inputs, num_active_latents=count))
+    expected = to_numpy(small(inputs))
+    got = to_numpy(backbone.elastic_call(inputs, num_active_latents=count))
     for key in ("prediction", "latents"):
         np.testing.assert_allclose(got[key], expected[key], atol=1e-5)
 
@@ -74,7 +64,7 @@ def test_masked_pass_equals_the_sliced_pass_per_example(backbone):
     full = _inputs(backbone)
     mask = backbone.active_latent_mask(counts)
     masked_latents = full["latents"] * ops.convert_to_numpy(mask)[..., None]
-    masked = _numpy(
+    masked = to_numpy(
         backbone.elastic_call(
             dict(full, latents=masked_latents), latent_mask=mask
         )
@@ -84,7 +74,7 @@ def test_masked_pass_equals_the_sliced_pass_per_example(backbone):
         example["latents"] = ops.convert_to_numpy(
             backbone.resize_latents(example["latents"], count)
         )
-        sliced = _numpy(
+        sliced = to_numpy(
             backbone.elastic_call(example, num_active_latents=count)
         )
         np.testing.assert_allclose(
@@ -126,9 +116,6 @@ def test_latents_of_the_wrong_count_raise(backbone):
 
 @pytest.fixture(scope="module")
 def elastic_model():
-    import keras_rin
-    from tests.conftest import toy_images
-
     keras.utils.set_random_seed(1)
     model = keras_rin.RINImageGenerator(
         tiny_backbone(),
@@ -153,11 +140,11 @@ def test_elastic_training_runs_and_every_count_samples(elastic_model):
         assert images.shape == (2, 8, 8, 1)
         assert np.all(np.isfinite(images))
     # One compiled loop per count, reused whatever the steps and schedule.
-    compiled = dict(elastic_model._sampling_functions)
+    compiled = dict(elastic_model._sampler._compiled)
     _sample(elastic_model, compute_schedule=[(0.3, 7), (0.7, 4)], num_steps=9)
-    assert elastic_model._sampling_functions == compiled
-    counts = [key[3] for key in compiled if len(key) == 4]
-    assert sorted(counts) == [4, 7]
+    assert elastic_model._sampler._compiled == compiled
+    counts = [key.num_active_latents for key in compiled]
+    assert sorted(c for c in counts if c is not None) == [4, 7]
 
 
 def test_the_default_schedule_is_the_plain_sampler(elastic_model):
@@ -187,8 +174,6 @@ def test_bad_compute_schedules_raise(elastic_model, schedule, match):
 
 
 def test_a_model_without_elastic_latents_only_allows_full_compute():
-    import keras_rin
-
     model = keras_rin.RINImageGenerator(tiny_backbone(), seed=0)
     with pytest.raises(ValueError, match="does not allow"):
         _sample(model, compute_schedule=[(0.5, 4), (0.5, 12)])
@@ -235,20 +220,15 @@ def test_flops_of_counts_and_schedules(elastic_model):
 
 
 def test_elastic_options_survive_save_and_load(elastic_model, tmp_path):
-    import keras_rin
-
-    path = str(tmp_path / "elastic.keras")
-    elastic_model.save(path)
-    restored = keras.saving.load_model(path)
-    assert restored.elastic_latent_counts == [4, 7, 12]
-    assert restored.elastic_latent_probabilities == [0.25, 0.25, 0.5]
-    schedule = [(0.5, 4), (0.5, 12)]
-    np.testing.assert_allclose(
-        _sample(restored, compute_schedule=schedule),
-        _sample(elastic_model, compute_schedule=schedule),
-        atol=1e-5,
+    images, labels = toy_images(8, seed=4)
+    run_diffusion_model_test(
+        elastic_model,
+        (images, labels),
+        dict(
+            labels=[0, 1], num_steps=6, compute_schedule=[(0.5, 4), (0.5, 12)]
+        ),
+        tmp_path,
     )
-    assert isinstance(restored, keras_rin.RINImageGenerator)
 
 
 @pytest.mark.parametrize(

@@ -1,46 +1,19 @@
 import keras
 import numpy as np
 import pytest
-from keras import ops
 
 import keras_rin
 from keras_rin.layers import RINAttention
 from keras_rin.layers import RINBlock
 from keras_rin.utils.seeds import batch_seed
-from tests.conftest import set_self_conditioning_weights
-from tests.conftest import tiny_backbone
-from tests.conftest import tiny_video_backbone
+from tests.helpers import backbone_inputs
+from tests.helpers import randomize
+from tests.helpers import set_self_conditioning_weights
+from tests.helpers import tiny_backbone
+from tests.helpers import tiny_video_backbone
+from tests.helpers import to_numpy
 
 NUM_STEPS = 4
-
-
-def _numpy(x):
-    return ops.convert_to_numpy(x)
-
-
-def _randomize(layer, scale=0.3, seed=0):
-    rng = np.random.default_rng(seed)
-    for variable in layer.weights:
-        variable.assign(rng.normal(0, scale, variable.shape).astype("float32"))
-
-
-def _image_inputs(batch=2, seed=0):
-    rng = np.random.default_rng(seed)
-    return {
-        "noisy_images": rng.normal(size=(batch, 8, 8, 1)).astype("float32"),
-        "noise_levels": rng.uniform(size=(batch,)).astype("float32"),
-        "latents": rng.normal(size=(batch, 12, 32)).astype("float32"),
-        "labels": rng.integers(0, 3, batch).astype("int32"),
-    }
-
-
-def _video_inputs(batch=2, seed=0):
-    rng = np.random.default_rng(seed)
-    return {
-        "noisy_videos": rng.normal(size=(batch, 4, 8, 8, 3)).astype("float32"),
-        "noise_levels": rng.uniform(size=(batch,)).astype("float32"),
-        "latents": rng.normal(size=(batch, 12, 32)).astype("float32"),
-    }
 
 
 def _assert_distributions(values, axis=-1):
@@ -50,19 +23,25 @@ def _assert_distributions(values, axis=-1):
     np.testing.assert_allclose(values.sum(axis), 1.0, atol=1e-5)
 
 
+def _sharpen_reads(backbone):
+    """Non-zero self-conditioning, so that the latents carried from step
+    to step matter, and larger read queries and keys than at
+    initialisation, so that the reads look somewhere in particular."""
+    set_self_conditioning_weights(backbone)
+    for i, block in enumerate(backbone.blocks):
+        randomize(block.read_attention.query_dense, seed=2 * i)
+        randomize(block.read_attention.key_dense, seed=2 * i + 1)
+    return backbone
+
+
 @pytest.fixture(scope="module")
 def image_model():
-    backbone = tiny_backbone()
-    # Non-zero self-conditioning, so that the latents carried from step to
-    # step matter.
-    set_self_conditioning_weights(backbone)
-    return keras_rin.RINImageGenerator(backbone)
+    return keras_rin.RINImageGenerator(_sharpen_reads(tiny_backbone()))
 
 
 @pytest.fixture(scope="module")
 def video_model():
-    backbone = tiny_video_backbone()
-    set_self_conditioning_weights(backbone)
+    backbone = _sharpen_reads(tiny_video_backbone())
     return keras_rin.RINVideoPredictor(backbone, num_context_frames=2)
 
 
@@ -79,7 +58,7 @@ def _backbone(request, video):
 def test_backbone_read_attention(video, request):
     backbone = _backbone(request, video)
     # Two examples that differ only in their data.
-    inputs = _video_inputs() if video else _image_inputs()
+    inputs = backbone_inputs(backbone)
     for key, value in inputs.items():
         if key != backbone.data_input_name:
             inputs[key] = np.stack([value[0], value[0]])
@@ -87,9 +66,12 @@ def test_backbone_read_attention(video, request):
     expected = backbone(inputs)
     for key in ("prediction", "latents"):
         np.testing.assert_allclose(
-            _numpy(outputs[key]), _numpy(expected[key]), atol=1e-5, rtol=1e-5
+            to_numpy(outputs[key]),
+            to_numpy(expected[key]),
+            atol=1e-5,
+            rtol=1e-5,
         )
-    read = _numpy(outputs["read_attention"])
+    read = to_numpy(outputs["read_attention"])
     assert read.shape == (2, backbone.num_blocks, backbone.num_tokens)
     _assert_distributions(read)
     # Not uniform, and it depends on the data.
@@ -115,7 +97,9 @@ def test_token_grid_puts_each_token_on_its_patch(video, request):
     else:
         changed[0, 5, 6] = 1.0
         position = (2, 3)
-    difference = _numpy(backbone.tokenizer(changed) - backbone.tokenizer(base))
+    difference = to_numpy(
+        backbone.tokenizer(changed) - backbone.tokenizer(base)
+    )
     moved = np.abs(difference[0]).sum(-1) > 0
     grid = backbone.tokens_to_grid(moved)
     assert grid.sum() == 1 and grid[position]
@@ -123,7 +107,7 @@ def test_token_grid_puts_each_token_on_its_patch(video, request):
 
 def test_backbone_read_attention_checks_its_inputs(image_model):
     backbone = image_model.backbone
-    inputs = _image_inputs()
+    inputs = backbone_inputs(backbone)
     del inputs["labels"]
     with pytest.raises(ValueError, match="`inputs` must be a dict"):
         backbone.read_attention(inputs)
@@ -147,15 +131,15 @@ def test_attention_scores_match_the_fused_attention(cross):
         context = None
     query = rng.normal(size=(2, 12, 32)).astype("float32")
     layer.build(query.shape, None if context is None else context.shape)
-    _randomize(layer)
-    fused = _numpy(layer(query, context))
+    randomize(layer)
+    fused = to_numpy(layer(query, context))
     output, scores = layer(query, context, return_attention_scores=True)
-    np.testing.assert_allclose(_numpy(output), fused, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(output), fused, atol=1e-5, rtol=1e-5)
     keys = 16 if cross else 12
     assert tuple(scores.shape) == (2, layer.num_heads, 12, keys)
-    _assert_distributions(_numpy(scores))
+    _assert_distributions(to_numpy(scores))
     # Random weights make the attention far from uniform.
-    assert _numpy(scores).max() > 1.5 / keys
+    assert to_numpy(scores).max() > 1.5 / keys
 
 
 def test_block_read_attention_is_the_mean_read_distribution():
@@ -170,19 +154,19 @@ def test_block_read_attention_is_the_mean_read_distribution():
     latents = rng.normal(size=(2, 12, 32)).astype("float32")
     interface = rng.normal(size=(2, 16, 16)).astype("float32")
     block.build(latents.shape, interface.shape)
-    _randomize(block)
+    randomize(block)
     z, x = block(latents, interface)
     z2, x2, read = block(latents, interface, return_read_attention=True)
-    np.testing.assert_allclose(_numpy(z2), _numpy(z), atol=1e-5, rtol=1e-5)
-    np.testing.assert_allclose(_numpy(x2), _numpy(x), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(z2), to_numpy(z), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(x2), to_numpy(x), atol=1e-5, rtol=1e-5)
     _, scores = block.read_attention(
         latents, interface, return_attention_scores=True
     )
     assert tuple(read.shape) == (2, 16)
     np.testing.assert_allclose(
-        _numpy(read), _numpy(scores).mean(axis=(1, 2)), atol=1e-6
+        to_numpy(read), to_numpy(scores).mean(axis=(1, 2)), atol=1e-6
     )
-    _assert_distributions(_numpy(read))
+    _assert_distributions(to_numpy(read))
     # Symbolic calls give the right specs.
     specs = block(
         keras.KerasTensor((None, 12, 32)),
@@ -219,19 +203,19 @@ def test_generate_with_read_attention_with_guidance(image_model):
     noise = keras.random.normal(
         (2, 8, 8, 1), seed=keras.random.SeedGenerator(batch_seed(3, 0))
     )
-    gamma = float(_numpy(model.sampling_schedule(1.0)))
+    gamma = float(to_numpy(model.sampling_schedule(1.0)))
     inputs = {
         "noisy_images": noise,
         "noise_levels": np.full((2,), gamma, "float32"),
         "latents": np.zeros((2, 12, 32), "float32"),
         "labels": np.array([0, 1], "int32"),
     }
-    expected = _numpy(model.backbone.read_attention(inputs)["read_attention"])
+    expected = to_numpy(model.backbone.read_attention(inputs)["read_attention"])
     np.testing.assert_allclose(
         maps[:2, 0].reshape(2, 2, 16), expected, atol=1e-5
     )
     unconditional = dict(inputs, labels=np.array([-1, -1], "int32"))
-    other = _numpy(
+    other = to_numpy(
         model.backbone.read_attention(unconditional)["read_attention"]
     )
     assert np.abs(other - expected).max() > 1e-4

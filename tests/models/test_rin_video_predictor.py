@@ -4,18 +4,14 @@ import pytest
 from keras import ops
 
 import keras_rin
-from tests.conftest import TINY_VIDEO_CONFIG
-from tests.conftest import tiny_video_backbone
+from tests.helpers import TINY_CONFIG
+from tests.helpers import TINY_VIDEO_CONFIG
+from tests.helpers import run_backbone_test
+from tests.helpers import run_diffusion_model_test
+from tests.helpers import tiny_video_backbone
+from tests.helpers import toy_clips
 
 CONTEXT = 1
-
-
-def toy_clips(num_clips=32, seed=0):
-    """4-frame 8x8 clips of a bright square moving one pixel per frame."""
-    clips = keras_rin.data.make_bouncing_shapes(
-        num_clips, num_frames=4, image_size=8, num_shapes=1, seed=seed
-    )
-    return clips.astype("float32") / 255.0
 
 
 def build(context=CONTEXT, **overrides):
@@ -71,22 +67,15 @@ def _spy_on(model):
     return spy
 
 
-def test_backbone_maps_clips_to_clips():
-    backbone = tiny_video_backbone()
-    assert backbone.num_tokens == 2 * 4 * 4
-    clips = np.zeros((2,) + backbone.video_shape, "float32")
-    outputs = backbone(
-        {
-            "noisy_videos": clips,
-            "noise_levels": np.full((2,), 0.5, "float32"),
-            "latents": np.zeros((2,) + backbone.latent_shape, "float32"),
-        }
+@pytest.mark.parametrize("overrides", [{}, {"num_classes": 3}])
+def test_video_backbone_basics(overrides, tmp_path):
+    backbone = run_backbone_test(
+        keras_rin.RINVideoBackbone,
+        {**TINY_VIDEO_CONFIG, **overrides},
+        tmp_path,
     )
-    assert tuple(outputs["prediction"].shape) == (2, 4, 8, 8, 3)
-    assert tuple(outputs["latents"].shape) == (2, 12, 32)
-    clone = keras_rin.RINVideoBackbone.from_config(backbone.get_config())
-    assert clone.get_config() == backbone.get_config()
-    assert clone.count_params() == backbone.count_params()
+    assert backbone.num_tokens == 2 * 4 * 4
+    assert backbone.token_grid_shape == (2, 4, 4)
 
 
 def test_training_forward_covers_the_predicted_frames_only():
@@ -177,21 +166,14 @@ def test_class_conditional_video_with_guidance():
         model.generate(clips[:3, :CONTEXT], labels=[0, 1], num_steps=2)
 
 
-def test_save_and_load_round_trip(trained, tmp_path):
-    path = str(tmp_path / "video_preset")
-    trained.save_to_preset(path, description="tiny video")
-    loaded = keras_rin.RINVideoPredictor.from_preset(path)
-    assert loaded.get_config() == trained.get_config()
-    for a, b in zip(loaded.weights, trained.weights, strict=True):
-        np.testing.assert_array_equal(
-            ops.convert_to_numpy(a), ops.convert_to_numpy(b)
-        )
-    context = toy_clips(2)[:, :CONTEXT]
-    np.testing.assert_allclose(
-        loaded.generate(context, num_steps=3, seed=0, verbose=0),
-        trained.generate(context, num_steps=3, seed=0, verbose=0),
-        atol=1e-5,
+def test_video_predictor_basics(trained, tmp_path):
+    run_diffusion_model_test(
+        trained,
+        (toy_clips(8, seed=3),),
+        dict(context_frames=toy_clips(2)[:, :CONTEXT], num_steps=3),
+        tmp_path,
     )
+    path = str(tmp_path / "preset")
     with pytest.raises(ValueError, match="not a RINImageGenerator"):
         keras_rin.RINImageGenerator.from_preset(path)
     model = keras.saving.deserialize_keras_object(
@@ -215,7 +197,7 @@ def test_an_interface_narrower_than_a_patch_warns():
         tiny_video_backbone(interface_dim=16)
     with pytest.warns(UserWarning, match="interface_dim >= 48"):
         keras_rin.RINBackbone(
-            **{**_image_config(), "image_shape": (8, 8, 3), "patch_size": 4}
+            **{**TINY_CONFIG, "image_shape": (8, 8, 3), "patch_size": 4}
         )
 
 
@@ -252,7 +234,7 @@ def test_bad_context_frames_raise(trained, context, match):
 def test_models_reject_each_others_backbones():
     with pytest.raises(ValueError, match="must be a RINVideoBackbone"):
         keras_rin.RINVideoPredictor(
-            keras_rin.RINBackbone(**_image_config()), num_context_frames=1
+            keras_rin.RINBackbone(**TINY_CONFIG), num_context_frames=1
         )
     with pytest.raises(ValueError, match="must be a RINBackbone"):
         keras_rin.RINImageGenerator(tiny_video_backbone())
@@ -261,12 +243,6 @@ def test_models_reject_each_others_backbones():
 def test_labels_for_an_unconditional_video_model_raise(trained):
     with pytest.raises(ValueError, match="unconditional"):
         trained.generate(toy_clips(1)[:, :CONTEXT], labels=[0], num_steps=2)
-
-
-def _image_config():
-    from tests.conftest import TINY_CONFIG
-
-    return TINY_CONFIG
 
 
 def test_elastic_latents_train_and_predict_with_a_compute_schedule():

@@ -9,7 +9,7 @@ import pytest
 
 import keras_rin
 from keras_rin.presets import preset_io
-from tests.conftest import tiny_backbone
+from tests.helpers import tiny_backbone
 
 
 def tiny_generator(**overrides):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import keras_rin
-from tests.conftest import tiny_backbone
-from tests.conftest import toy_images
+from tests.helpers import tiny_backbone
+from tests.helpers import toy_images
 
 IMAGES, LABELS = toy_images(16)
 FIT = dict(batch_size=8, shuffle=False, verbose=0)
@@ -95,7 +95,8 @@ def test_fit_leaves_the_ema_and_a_second_fit_continues_from_raw(
     assert _max_difference(
         _values(twice.trainable_variables), _values(averages)
     ) == pytest.approx(0.0)
-    raw = _values(twice._ema_state.raw)
+    assert twice._raw_weights.holds_ema
+    raw = _values(twice._raw_weights._raw)
     assert _max_difference(raw, _values(averages)) > 1e-4
     path = str(tmp_path / "ema.weights.h5")
     twice.save_weights(path)
@@ -107,8 +108,8 @@ def test_fit_leaves_the_ema_and_a_second_fit_continues_from_raw(
     # Weights loaded after `fit` are kept: the next `fit` starts from them.
     twice.load_weights(path)
     loaded = _values(twice.trainable_variables)
-    assert twice._ema_state.raw is None
-    twice._restore_training_weights()
+    assert not twice._raw_weights.holds_ema
+    twice._raw_weights.restore(twice)
     assert _max_difference(_values(twice.trainable_variables), loaded) == 0
 
 
@@ -202,7 +203,7 @@ def test_a_diverged_run_keeps_its_last_good_backup(tmp_path):
 
 
 def test_sample_grid_refuses_a_video_model():
-    from tests.conftest import tiny_video_backbone
+    from tests.helpers import tiny_video_backbone
 
     model = keras_rin.RINVideoPredictor(
         tiny_video_backbone(), num_context_frames=2

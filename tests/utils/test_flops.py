@@ -10,8 +10,8 @@ import pytest
 import keras_rin
 from keras_rin.utils import count_flops
 from keras_rin.utils import count_params
-from tests.conftest import TINY_CONFIG
-from tests.conftest import tiny_backbone
+from tests.helpers import TINY_CONFIG
+from tests.helpers import tiny_backbone
 
 
 def _cifar10_backbone_config():

@@ -1,10 +1,9 @@
-"""Multi-device training with `keras.distribution` (JAX backend).
+"""The distributions for multi-device training (`keras.distribution`).
 
 `make_distribution` builds the `keras.distribution.DataParallel` or
 `keras.distribution.ModelParallel` distribution for a RIN backbone
 configuration, before the model exists (the variables must be created under
-the distribution); `check_variable_layouts` verifies afterwards that the
-variables were sharded as the layout map asks.
+the distribution); the layouts come from `keras_rin.distribution.sharding`.
 
 Keras 3 implements `keras.distribution` for JAX only. On TensorFlow it
 constructs but does not distribute anything (training silently runs on one
@@ -14,16 +13,8 @@ raises a `ValueError` there that says what is supported instead.
 
 import keras
 
-from keras_rin.models.rin_backbone import layout_map_from_config
+from keras_rin.distribution.sharding import layout_map_from_config
 from keras_rin.utils import validation
-
-__all__ = [
-    "DISTRIBUTION_KINDS",
-    "check_backend_supports_distribution",
-    "check_variable_layouts",
-    "layout_map_from_config",
-    "make_distribution",
-]
 
 DISTRIBUTION_KINDS = ("none", "data", "model")
 
@@ -146,94 +137,4 @@ def check_backend_supports_distribution(kind="data"):
         f"{keras.version()} implements `keras.distribution` (DataParallel, "
         f"ModelParallel) for JAX only, and the backend is {backend!r}. "
         f'{advice} Or set KERAS_BACKEND=jax. kind="none" works everywhere.'
-    )
-
-
-def check_variable_layouts(model, layout_map):
-    """Checks that the model's variables have the layouts of `layout_map`.
-
-    Keras silently replicates a variable whose layout does not fit (a mesh
-    axis that does not divide the dimension, a variable created outside the
-    distribution); this makes such a variable an error. Variables that no
-    key of the map matches must be replicated. Mesh axes of size 1 count as
-    replicated, so a single-device run passes with a `(1, 1)` mesh.
-
-    Args:
-        model: a built `keras.Model` (or layer).
-        layout_map: the `keras.distribution.LayoutMap` it was created
-            under, or the `keras.distribution.ModelParallel` distribution.
-
-    Returns:
-        dict mapping the path of each sharded variable to its layout axes.
-
-    Raises:
-        ValueError: naming each variable whose sharding differs, or if no
-            variable matches a key of the map.
-
-    Example:
-    ```python
-    with distribution.scope():
-        model = keras_rin.RINImageGenerator(keras_rin.RINBackbone(**config))
-    check_variable_layouts(model, distribution)
-    ```
-    """
-    if isinstance(layout_map, keras.distribution.ModelParallel):
-        layout_map = layout_map._layout_map
-    if not isinstance(layout_map, keras.distribution.LayoutMap):
-        raise ValueError(
-            "`layout_map` must be a `keras.distribution.LayoutMap` or a "
-            f"`ModelParallel` distribution. Received: {type(layout_map)}"
-        )
-    mesh = layout_map.device_mesh
-    sizes = dict(zip(mesh.axis_names, mesh.shape, strict=True))
-    sharded = {}
-    mismatches = []
-    for variable in model.weights:
-        layout = layout_map[variable.path]
-        axes = (None,) * len(variable.shape)
-        if layout is not None:
-            axes = tuple(layout.axes)
-            sharded[variable.path] = axes
-        expected = _effective_axes(axes, sizes)
-        actual = _effective_axes(_sharding_axes(variable), sizes)
-        if actual != expected:
-            mismatches.append(
-                f"{variable.path} {tuple(variable.shape)}: expected "
-                f"{expected}, got {actual}"
-            )
-    if not sharded:
-        raise ValueError(
-            "No variable of the model matches a key of the layout map; the "
-            f"keys are {list(layout_map)}."
-        )
-    if mismatches:
-        raise ValueError(
-            f"{len(mismatches)} variable(s) do not have the layout of the "
-            "layout map (mesh "
-            f"{dict(sizes)}; was the model created under the distribution, "
-            "on the JAX backend?):\n" + "\n".join(mismatches)
-        )
-    return sharded
-
-
-def _sharding_axes(variable):
-    """The mesh axis of each dimension of a variable; all None when it is
-    not sharded (or the backend does not shard)."""
-    ndim = len(variable.shape)
-    spec = getattr(getattr(variable.value, "sharding", None), "spec", None)
-    if spec is None:
-        return (None,) * ndim
-    axes = []
-    for entry in tuple(spec) + (None,) * (ndim - len(spec)):
-        if isinstance(entry, (tuple, list)):
-            entry = tuple(entry) if len(entry) > 1 else entry[0]
-        axes.append(entry)
-    return tuple(axes)
-
-
-def _effective_axes(axes, sizes):
-    """Drops mesh axes of size 1, which split nothing."""
-    return tuple(
-        None if axis is None or sizes.get(axis, 0) == 1 else axis
-        for axis in axes
     )
