@@ -140,7 +140,8 @@ PRESETS = {
             "None known in the architecture: LayerNorm on queries only, "
             "time and class as latent tokens, zero-initialised "
             "self-conditioning LayerNorm, readout LayerNorm, gamma fed as "
-            "the noise level.",
+            "the noise level; the initial weights too (attention kernels "
+            "drawn as the official 3-D multi-head kernels).",
             "Parameters match the official 30.95 M exactly; our 8.59 GFLOPs "
             "count attention, the official 5.83 does not.",
         ],

@@ -91,11 +91,10 @@ def _check_pairs(compute_schedule):
         ok = (
             isinstance(pair, (tuple, list))
             and len(pair) == 2
-            and isinstance(pair[0], (int, float, np.number))
-            and not isinstance(pair[0], bool)
+            and validation.is_finite_number(pair[0])
             and validation.is_int(pair[1])
         )
-        if not ok or not math.isfinite(pair[0]) or pair[0] <= 0:
+        if not ok or pair[0] <= 0:
             raise ValueError(
                 "Each entry of `compute_schedule` must be a pair "
                 "(fraction > 0, int num_active_latents). Received entry "

@@ -101,12 +101,7 @@ class SamplingOptions:
 def check_guidance_scale(guidance_scale, conditional=True):
     """Returns a classifier-free guidance scale (finite, >= 0) as a float;
     an unconditional model (`conditional` False) allows only 1."""
-    if (
-        not isinstance(guidance_scale, (int, float, np.number))
-        or isinstance(guidance_scale, (bool, np.bool_))
-        or not math.isfinite(guidance_scale)
-        or guidance_scale < 0
-    ):
+    if not validation.is_finite_number(guidance_scale) or guidance_scale < 0:
         raise ValueError(
             "`guidance_scale` must be a finite number >= 0. "
             f"Received: guidance_scale={guidance_scale!r}"

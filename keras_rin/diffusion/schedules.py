@@ -11,18 +11,13 @@ import math
 import keras
 from keras import ops
 
+from keras_rin.utils import validation
+
 _PACKAGE = "keras_rin"
 
 
 def _as_float32(t):
     return ops.cast(ops.convert_to_tensor(t), "float32")
-
-
-def _check_number(name, value):
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(
-            f"`{name}` must be a finite number. Received: {name}={value!r}"
-        )
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -55,16 +50,16 @@ class CosineSchedule(NoiseSchedule):
         ds: float, the matching denominator shift so `gamma(1)` is ~0.
 
     Example:
-    >>> CosineSchedule()(0.5)
+    >>> schedule = CosineSchedule()
+    >>> [round(float(schedule(t)), 4) for t in (0.0, 0.5, 1.0)]
+    [1.0, 0.4999, 0.0]
     """
 
     name = "cosine"
 
     def __init__(self, ns=2e-4, ds=2.5e-4):
-        _check_number("ns", ns)
-        _check_number("ds", ds)
-        self.ns = ns
-        self.ds = ds
+        self.ns = validation.check_number("ns", ns)
+        self.ds = validation.check_number("ds", ds)
 
     def __call__(self, t):
         t = _as_float32(t)
@@ -90,19 +85,23 @@ class SigmoidSchedule(NoiseSchedule):
         clip_min: float in (0, 1), lower clip of gamma.
 
     Example:
-    >>> SigmoidSchedule(start=-3, end=3, tau=0.9)(0.5)
+    >>> schedule = SigmoidSchedule(start=-3, end=3, tau=0.9)
+    >>> [round(float(schedule(t)), 4) for t in (0.0, 0.5, 1.0)]
+    [1.0, 0.5, 0.0]
     """
 
     name = "sigmoid"
 
     def __init__(self, start=-3.0, end=3.0, tau=0.9, clip_min=1e-9):
-        for arg, value in [
-            ("start", start),
-            ("end", end),
-            ("tau", tau),
-            ("clip_min", clip_min),
-        ]:
-            _check_number(arg, value)
+        start, end, tau, clip_min = (
+            validation.check_number(name, value)
+            for name, value in [
+                ("start", start),
+                ("end", end),
+                ("tau", tau),
+                ("clip_min", clip_min),
+            ]
+        )
         if not end > start:
             raise ValueError(
                 "`end` must be larger than `start` in SigmoidSchedule. "
@@ -149,7 +148,7 @@ class LinearSchedule(NoiseSchedule):
     name = "linear"
 
     def __init__(self, clip_min=1e-9):
-        _check_number("clip_min", clip_min)
+        clip_min = validation.check_number("clip_min", clip_min)
         if not 0 < clip_min < 1:
             raise ValueError(
                 f"`clip_min` must be in (0, 1). Received: clip_min={clip_min}"

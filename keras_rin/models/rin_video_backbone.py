@@ -64,7 +64,7 @@ class RINVideoBackbone(RINBackboneBase):
     Example:
     >>> backbone = RINVideoBackbone(
     ...     video_shape=(8, 16, 16, 3), patch_size=4, frames_per_patch=2,
-    ...     num_latents=32, latent_dim=64, interface_dim=64, num_blocks=2,
+    ...     num_latents=32, latent_dim=64, interface_dim=96, num_blocks=2,
     ...     block_depth=2, latent_num_heads=4, rw_num_heads=4)
     >>> backbone.num_tokens
     64

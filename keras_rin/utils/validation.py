@@ -59,10 +59,19 @@ def check_seed(seed, name="seed", allow_none=True):
     return int(seed)
 
 
+def check_number(name, value):
+    """Returns a finite real number (Python's or NumPy's) as a `float`."""
+    if not is_finite_number(value):
+        raise ValueError(
+            f"`{name}` must be a finite number. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
 def check_rate(name, value, allow_one=False):
     """Returns a probability as a `float` in `[0, 1)` (`[0, 1]` with
     `allow_one`)."""
-    upper_ok = _is_finite_number(value) and (
+    upper_ok = is_finite_number(value) and (
         value <= 1 if allow_one else value < 1
     )
     if not upper_ok or value < 0:
@@ -75,7 +84,7 @@ def check_rate(name, value, allow_one=False):
 
 
 def check_positive_number(name, value):
-    if not _is_finite_number(value) or value <= 0:
+    if not is_finite_number(value) or value <= 0:
         raise ValueError(
             f"`{name}` must be a finite number > 0. Received: {name}={value!r}"
         )
@@ -164,7 +173,8 @@ def check_labels(name, labels, num_classes, expected_length):
     return labels
 
 
-def _is_finite_number(value):
+def is_finite_number(value):
+    """Whether `value` is a finite Python or NumPy real (not a bool)."""
     return (
         isinstance(value, numbers.Real)
         and not isinstance(value, (bool, np.bool_))

@@ -241,6 +241,7 @@ def multi_device():
     return results
 
 
+@pytest.mark.large
 @jax_only
 def test_model_parallel_shards_the_variables(multi_device):
     layouts = multi_device["layouts"]
@@ -269,6 +270,7 @@ def test_model_parallel_shards_the_variables(multi_device):
     assert layouts["num_sharded"] == 33
 
 
+@pytest.mark.large
 @jax_only
 def test_indivisible_layouts_raise_on_devices(multi_device):
     errors = multi_device["indivisible_errors"]
@@ -278,6 +280,7 @@ def test_indivisible_layouts_raise_on_devices(multi_device):
     assert "divisor of the number of devices (8)" in errors["model_parallel_3"]
 
 
+@pytest.mark.large
 @jax_only
 @pytest.mark.parametrize(
     "run",
@@ -298,6 +301,7 @@ def test_distributed_training_matches_one_device(multi_device, run):
     )
 
 
+@pytest.mark.large
 @jax_only
 def test_model_parallel_training_keeps_the_layouts(multi_device):
     assert multi_device["training"]["model_parallel_layouts_after_fit"] == 33

@@ -10,6 +10,9 @@ import keras_rin
 from tests.examples import EXAMPLES
 from tests.examples import load_example
 
+# Example runs end to end: slow (deselect with -m "not large").
+pytestmark = pytest.mark.large
+
 pytest.importorskip("sklearn")
 
 

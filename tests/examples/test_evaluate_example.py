@@ -10,6 +10,9 @@ from tests.examples import load_example
 from tests.helpers import tiny_backbone
 from tests.helpers import tiny_video_backbone
 
+# Example runs end to end: slow (deselect with -m "not large").
+pytestmark = pytest.mark.large
+
 
 def _evaluate(tmp_path, preset, dataset, *extra):
     example = load_example("evaluate")

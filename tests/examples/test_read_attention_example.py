@@ -1,10 +1,14 @@
 import os
 
+import pytest
 from PIL import Image
 
 import keras_rin
 from tests.examples import load_example
 from tests.helpers import tiny_backbone
+
+# Example runs end to end: slow (deselect with -m "not large").
+pytestmark = pytest.mark.large
 
 
 def test_read_attention_example_saves_one_grid_per_sample(tmp_path):

@@ -8,6 +8,9 @@ from PIL import Image
 from tests.examples import EXAMPLES
 from tests.examples import load_example
 
+# Example runs end to end: slow (deselect with -m "not large").
+pytestmark = pytest.mark.large
+
 
 @pytest.fixture
 def ablation(monkeypatch):

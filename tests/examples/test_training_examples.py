@@ -10,6 +10,9 @@ from PIL import Image
 import keras_rin
 from tests.examples import load_example
 
+# Example runs end to end: slow (deselect with -m "not large").
+pytestmark = pytest.mark.large
+
 pytest.importorskip("tensorflow_datasets")
 
 

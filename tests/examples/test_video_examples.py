@@ -7,6 +7,9 @@ from PIL import Image
 import keras_rin
 from tests.examples import load_example
 
+# Example runs end to end: slow (deselect with -m "not large").
+pytestmark = pytest.mark.large
+
 
 def test_bouncing_shapes_trains_saves_a_preset_and_pictures(tmp_path):
     example = load_example("bouncing_shapes")

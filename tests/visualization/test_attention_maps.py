@@ -115,5 +115,7 @@ def test_non_finite_maps_and_pixels_raise():
     maps[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="`maps` must be finite"):
         read_attention_grid(np.zeros((8, 8, 1)), maps)
-    with pytest.raises(ValueError, match=r"`sample` must be in \[0, 1\]"):
+    with pytest.raises(
+        ValueError, match=r"`sample` must hold float pixel values in \[0, 1\]"
+    ):
         read_attention_grid(np.full((8, 8, 1), 2.0), np.ones((1, 1, 4, 4)))
