@@ -204,7 +204,8 @@ class Sampler:
     ```python
     sampler = Sampler(model)
     options = SamplingOptions(num_steps=50, sampler="ddim", seed=0)
-    images = sampler.sample(options, num_examples=3, labels=[1, 2, 3])
+    labels = np.array([1, 2, 3], "int32")
+    images = sampler.sample(options, num_examples=3, labels=labels)
     ```
     """
 

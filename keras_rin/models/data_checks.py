@@ -3,10 +3,10 @@
 `fit` and `evaluate` check in-memory arrays in full (shape, dtype, range,
 finiteness, label range) before they enter the compiled step, and a
 `tf.data.Dataset` by its element spec; `call` unpacks its inputs;
-`generate` checks its labels. Each check raises a `ValueError` that names
-the argument, what was expected and what was given. `model` is a
-`RINDiffusionModel`: its `data_key`, `data_axes`, `num_classes` and
-`backbone.data_shape` say what is expected.
+`generate` checks its labels and the video model's context frames. Each
+check raises a `ValueError` that names the argument, what was expected and
+what was given. `model` is a `RINDiffusionModel`: its `data_key`,
+`data_axes`, `num_classes` and `backbone.data_shape` say what is expected.
 """
 
 import keras
@@ -128,6 +128,29 @@ def check_generate_labels(model, labels, num_examples):
         )
     validation.check_labels("labels", labels, model.num_classes, num_examples)
     return labels.astype("int32"), num_examples
+
+
+def check_context_frames(model, context_frames):
+    """The context frames of `RINVideoPredictor.generate` as float32 NumPy
+    `(num_clips, num_context_frames, height, width, channels)` in [0, 1]:
+    uint8 divided by 255, float values unchanged; one clip may come
+    without the batch axis."""
+    context = np.asarray(context_frames)
+    frames, height, width, channels = model.backbone.video_shape
+    expected = (model.num_context_frames, height, width, channels)
+    if context.ndim == len(expected):
+        context = context[None]
+    if context.ndim != len(expected) + 1 or context.shape[1:] != expected:
+        raise ValueError(
+            "`context_frames` must have shape (num_clips, "
+            f"{_dims(expected)}): the first {model.num_context_frames} "
+            f"frames of {frames}-frame clips (frames, height, width, "
+            f"channels). Received shape {np.shape(context_frames)}"
+        )
+    if len(context) == 0:
+        raise ValueError("`context_frames` holds no clips (shape[0] = 0).")
+    validation.check_pixels("context_frames", context)
+    return validation.pixels_to_float32(context)
 
 
 def _check_dataset_spec(model, spec):

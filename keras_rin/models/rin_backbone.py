@@ -144,5 +144,5 @@ class RINBackbone(RINBackboneBase):
         height, width, _ = self.image_shape
         return (height // self.patch_size, width // self.patch_size)
 
-    def data_config(self):
+    def _data_config(self):
         return {"image_shape": self.image_shape, "patch_size": self.patch_size}

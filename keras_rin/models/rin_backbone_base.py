@@ -16,7 +16,7 @@ class RINBackboneBase(keras.Model):
     Use `RINBackbone` (images) or `RINVideoBackbone` (clips). A subclass
     sets `data_input_name`, checks its data arguments, makes its tokenizer
     and readout, calls this constructor, and defines `data_shape`,
-    `token_grid_shape` and `data_config()`.
+    `token_grid_shape` and `_data_config()`.
 
     Args:
         data_shape: tuple, the shape of one example of the data.
@@ -64,7 +64,7 @@ class RINBackboneBase(keras.Model):
         """Shape of the grid of interface tokens (row-major)."""
         raise NotImplementedError
 
-    def data_config(self):
+    def _data_config(self):
         """The data arguments of the constructor, for `get_config`."""
         raise NotImplementedError
 
@@ -358,7 +358,7 @@ class RINBackboneBase(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
-            **self.data_config(),
+            **self._data_config(),
             **self.network_config.to_dict(),
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
         }

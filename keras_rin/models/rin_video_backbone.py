@@ -160,7 +160,7 @@ class RINVideoBackbone(RINBackboneBase):
         p = self.patch_size
         return (frames // self.frames_per_patch, height // p, width // p)
 
-    def data_config(self):
+    def _data_config(self):
         return {
             "video_shape": self.video_shape,
             "patch_size": self.patch_size,

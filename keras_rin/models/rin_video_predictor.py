@@ -242,7 +242,7 @@ class RINVideoPredictor(RINDiffusionModel):
     def _predict(self, context_frames, labels, options):
         """The whole clips (context, then predicted frames), and with
         `options.read_attention_steps` the read attention too."""
-        context = self._check_context_frames(context_frames)
+        context = data_checks.check_context_frames(self, context_frames)
         labels, _ = data_checks.check_generate_labels(
             self, labels, len(context)
         )
@@ -256,27 +256,6 @@ class RINVideoPredictor(RINDiffusionModel):
             return np.concatenate([context, predicted], axis=1)
         predicted, maps = predicted
         return np.concatenate([context, predicted], axis=1), maps
-
-    def _check_context_frames(self, context_frames):
-        context = np.asarray(context_frames)
-        expected = (self.num_context_frames,) + tuple(
-            self.backbone.video_shape[1:]
-        )
-        if context.ndim == len(expected):
-            context = context[None]
-        if context.ndim != len(expected) + 1 or context.shape[1:] != expected:
-            frames, height, width, channels = self.backbone.video_shape
-            raise ValueError(
-                "`context_frames` must have shape (num_clips, "
-                f"{', '.join(map(str, expected))}): the first "
-                f"{self.num_context_frames} frames of {frames}-frame clips "
-                "(frames, height, width, channels). Received shape "
-                f"{np.shape(context_frames)}"
-            )
-        if len(context) == 0:
-            raise ValueError("`context_frames` holds no clips (shape[0] = 0).")
-        validation.check_pixels("context_frames", context)
-        return validation.pixels_to_float32(context)
 
     def get_config(self):
         config = super().get_config()
