@@ -82,12 +82,17 @@ class SamplingOptions:
         object.__setattr__(self, name, check(name, getattr(self, name)))
 
     @classmethod
-    def from_arguments(cls, arguments, **overrides):
+    def from_arguments(cls, arguments):
         """The options among a `generate` method's arguments (its
-        `locals()`), with `overrides`."""
+        `locals()`). The `steps` of `generate_with_read_attention` become
+        `read_attention_steps` (see `read_attention_steps`)."""
         names = [f.name for f in dataclasses.fields(cls)]
         values = {name: arguments[name] for name in names if name in arguments}
-        return cls(**{**values, **overrides})
+        if "steps" in arguments:
+            values["read_attention_steps"] = read_attention_steps(
+                arguments["steps"], arguments["num_steps"]
+            )
+        return cls(**values)
 
     @property
     def guided(self):

@@ -189,12 +189,7 @@ class RINImageGenerator(RINDiffusionModel):
             step_labels=["t=1.00", "t=0.50", "t=0.10", "t=0.01"])
         ```
         """
-        options = sampling.SamplingOptions.from_arguments(
-            locals(),
-            read_attention_steps=sampling.read_attention_steps(
-                steps, num_steps
-            ),
-        )
+        options = sampling.SamplingOptions.from_arguments(locals())
         images, maps = self._generate_images(num_images, labels, options)
         return images, self.backbone.tokens_to_grid(maps)
 

@@ -230,12 +230,7 @@ class RINVideoPredictor(RINDiffusionModel):
             clips[0], maps[0], "read_attention.png")
         ```
         """
-        options = sampling.SamplingOptions.from_arguments(
-            locals(),
-            read_attention_steps=sampling.read_attention_steps(
-                steps, num_steps
-            ),
-        )
+        options = sampling.SamplingOptions.from_arguments(locals())
         clips, maps = self._predict(context_frames, labels, options)
         return clips, self.backbone.tokens_to_grid(maps)
 
