@@ -203,17 +203,7 @@ def read_attention_grid(
     return grid
 
 
-def save_read_attention_grid(
-    sample,
-    maps,
-    path,
-    step_labels=None,
-    upscale=None,
-    alpha=0.6,
-    show_sample=True,
-    colormap="inferno",
-    padding=2,
-):
+def save_read_attention_grid(sample, maps, path, step_labels=None, **options):
     """Saves the read-attention grid of one sample as a PNG (see
     `read_attention_grid`); parent directories are created.
 
@@ -224,12 +214,9 @@ def save_read_attention_grid(
         path: str or path-like, where to write the PNG.
         step_labels: None, or one string per step, written left of each
             row.
-        upscale: int, nearest-neighbour magnification (by default cells
-            are at least 64 pixels high).
-        alpha: float in [0, 1], weight of the heat map over the sample.
-        show_sample: bool, add a first column with the sample itself.
-        colormap: `"inferno"` or `"viridis"`.
-        padding: int, pixels of white between and around cells.
+        **options: the drawing options of `read_attention_grid`, by
+            keyword: `upscale`, `alpha`, `show_sample`, `colormap`,
+            `padding`.
 
     Returns:
         `path`.
@@ -245,16 +232,7 @@ def save_read_attention_grid(
     """
     from PIL import Image
 
-    grid = read_attention_grid(
-        sample,
-        maps,
-        step_labels=step_labels,
-        upscale=upscale,
-        alpha=alpha,
-        show_sample=show_sample,
-        colormap=colormap,
-        padding=padding,
-    )
+    grid = read_attention_grid(sample, maps, step_labels, **options)
     make_parent_directory(path)
     Image.fromarray(grid, "RGB").save(path, format="PNG")
     return path

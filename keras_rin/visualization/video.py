@@ -135,10 +135,8 @@ def save_video_gif(
     num_context_frames=0,
     ground_truth=None,
     fps=4,
-    upscale=None,
     loop=0,
-    padding=2,
-    border=1,
+    **frame_options,
 ):
     """Saves clips as an animated GIF (frames from `video_frames`).
 
@@ -158,11 +156,12 @@ def save_video_gif(
         fps: positive number, frames per second. GIF stores delays in
             hundredths of a second, so `1 / fps` is rounded to that (and to
             at least 0.01 s).
-        upscale: int, nearest-neighbour magnification (by default clips are
-            enlarged to at least 64 pixels high).
         loop: int >= 0, how many times the GIF loops; 0 loops forever.
-        padding: int, pixels of white between and around cells.
-        border: int, width in pixels of the coloured border.
+        **frame_options: the layout options of `video_frames`, by keyword:
+            `upscale` (int, nearest-neighbour magnification; by default
+            clips are enlarged to at least 64 pixels high), `padding` (int,
+            pixels of white between and around cells) and `border` (int,
+            width in pixels of the coloured border).
 
     Returns:
         `path`.
@@ -178,7 +177,7 @@ def save_video_gif(
     fps = validation.check_positive_number("fps", fps)
     loop = validation.check_int("loop", loop, 0)
     frames = video_frames(
-        clips, num_context_frames, ground_truth, upscale, padding, border
+        clips, num_context_frames, ground_truth, **frame_options
     )
     images = [Image.fromarray(frame, "RGB") for frame in frames]
     make_parent_directory(path)
