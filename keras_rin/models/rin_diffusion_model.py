@@ -35,7 +35,9 @@ class RINDiffusionModel(PresetMixin, keras.Model):
     `_split_context`, `_network_input` and `_target_part`.
 
     Args:
-        backbone: a `RINBackbone` (or subclass) for the model's data.
+        backbone: a RIN backbone for the model's data (a subclass of
+            `keras_rin.models.RINBackboneBase`: `RINBackbone` for images,
+            `RINVideoBackbone` for clips).
         train_schedule: noise schedule for training: a name (`"cosine"`,
             `"sigmoid"`, `"linear"`), a dict `{"name": ..., **kwargs}` or a
             `keras_rin.diffusion.NoiseSchedule`. Defaults to the official
