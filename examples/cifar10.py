@@ -11,8 +11,14 @@ drop-path 0.1. It ships with the preset
     KERAS_BACKEND=jax python examples/cifar10.py --distribution data
     KERAS_BACKEND=jax python examples/cifar10.py --smoke   # seconds, offline
 
-tensorflow-datasets downloads CIFAR-10 on the first run (`--data-dir`
-chooses where). The run directory collects everything: a backup that lets
+tensorflow-datasets downloads CIFAR-10 (170 MB) on the first run
+(`--data-dir` chooses where, `~/tensorflow_datasets` by default). Offline,
+put `cifar-10-binary.tar.gz` (from
+https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz) in
+`<data-dir>/downloads/manual/` instead: tensorflow-datasets checks its
+checksum and prepares the data set from it. Without either, the script
+says so and exits. `--tiny` checks the data and the setup in seconds with
+a tiny model. The run directory collects everything: a backup that lets
 an interrupted run resume (start it again with the same command), a preset
 of the EMA weights after every epoch (`checkpoint/`), a sample grid per
 epoch (`samples/`, one row per class) and the final preset (`final/`).
@@ -22,6 +28,8 @@ An "epoch" here is `--steps-per-epoch` updates, the checkpoint interval.
 import argparse
 import math
 import os
+import shlex
+import sys
 
 import keras
 import numpy as np
@@ -35,8 +43,8 @@ SAMPLING_STEPS = 100
 SAMPLES_PER_CLASS = 10
 
 # A model small enough to take a few steps in seconds on a CPU, for
-# --smoke: 64 interface tokens (4x4 patches of 32x32 images).
-SMOKE_BACKBONE = dict(
+# --tiny and --smoke: 64 interface tokens (4x4 patches of 32x32 images).
+TINY_BACKBONE = dict(
     image_shape=(32, 32, 3),
     patch_size=4,
     num_latents=16,
@@ -72,11 +80,18 @@ def parse_args(argv=None):
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--tensorboard", action="store_true")
     parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a tiny model for two one-step epochs, to check data and setup",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
-        help="a tiny model on mock data for a few steps, to check a setup",
+        help="--tiny on mock data (offline, no data set needed)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.tiny = args.tiny or args.smoke
+    return args
 
 
 def load_cifar10(batch_size, data_dir=None, smoke=False):
@@ -92,9 +107,10 @@ def load_cifar10(batch_size, data_dir=None, smoke=False):
         return load()
 
 
-def build_model(config, smoke=False):
-    """The paper's architecture from its preset, randomly initialised."""
-    if smoke:
+def build_model(config, tiny=False):
+    """The paper's architecture from its preset, randomly initialised
+    (`tiny`: `TINY_BACKBONE`)."""
+    if tiny:
         backbone = keras_rin.RINBackbone(**config)
         return keras_rin.RINImageGenerator(backbone)
     dtype = keras.config.dtype_policy().name
@@ -114,9 +130,9 @@ def main(argv=None):
     steps_per_epoch = args.steps_per_epoch
     sampling_steps = SAMPLING_STEPS
     config = keras_rin.presets.read_backbone_config(PRESET)
-    if args.smoke:
+    if args.tiny:
         batch_size, steps, steps_per_epoch, sampling_steps = 8, 2, 1, 2
-        config = SMOKE_BACKBONE
+        config = TINY_BACKBONE
     epochs = math.ceil(steps / steps_per_epoch)
 
     # The distribution (JAX only) must be in place before the variables
@@ -127,7 +143,7 @@ def main(argv=None):
     if distribution is not None:
         keras.distribution.set_distribution(distribution)
     dataset = load_cifar10(batch_size, args.data_dir, args.smoke)
-    model = build_model(config, args.smoke)
+    model = build_model(config, args.tiny)
     model.compile(optimizer=recipe.build_optimizer(epochs * steps_per_epoch))
 
     labels = np.repeat(np.arange(10), SAMPLES_PER_CLASS)
@@ -154,5 +170,19 @@ def main(argv=None):
     return model
 
 
+def run(argv=None):
+    """`main`, ending with a short message and a non-zero exit status,
+    without a traceback, when the data set is not available."""
+    try:
+        return main(argv)
+    except keras_rin.data.DataUnavailableError as error:
+        argv = sys.argv[1:] if argv is None else argv
+        command = shlex.join(["python", "examples/cifar10.py", *argv])
+        backend = keras.config.backend()
+        sys.exit(
+            f"{error}\n\nThen run again:\n  KERAS_BACKEND={backend} {command}"
+        )
+
+
 if __name__ == "__main__":
-    main()
+    run()

@@ -37,6 +37,8 @@ import argparse
 import datetime
 import json
 import os
+import shlex
+import sys
 import time
 
 import keras
@@ -344,4 +346,11 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
-    evaluate(parse_args())
+    try:
+        evaluate(parse_args())
+    except keras_rin.data.DataUnavailableError as error:
+        command = shlex.join(["python", "examples/evaluate.py", *sys.argv[1:]])
+        backend = keras.config.backend()
+        sys.exit(
+            f"{error}\n\nThen run again:\n  KERAS_BACKEND={backend} {command}"
+        )

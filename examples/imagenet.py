@@ -12,13 +12,20 @@ number of updates and the weight decay depend on the resolution).
         --dataset imagenet_resized/64x64 --batch-size 256
     KERAS_BACKEND=jax python examples/imagenet.py --resolution 256 \
         --distribution model --model-parallel 4 --mixed-precision
+    KERAS_BACKEND=jax python examples/imagenet.py --resolution 64 \
+        --dataset folder:~/my_images  # <class>/<image>.jpg, up to 1000
     KERAS_BACKEND=jax python examples/imagenet.py --smoke  # seconds, offline
 
-ImageNet cannot be downloaded by a script: put `ILSVRC2012_img_train.tar`
-and `ILSVRC2012_img_val.tar` in `<data-dir>/downloads/manual/` and
-tensorflow-datasets prepares `imagenet2012` on the first run. Images are
-cropped to their central square, resized to the resolution and flipped at
-random. `imagenet_resized/64x64` (downloadable) is a quicker start for 64.
+ImageNet cannot be downloaded by a script: download
+`ILSVRC2012_img_train.tar` (138 GB) and `ILSVRC2012_img_val.tar` (6.3 GB)
+from https://image-net.org/download-images (after registering), put them in
+`<data-dir>/downloads/manual/` (`--data-dir` defaults to
+`~/tensorflow_datasets`), and tensorflow-datasets prepares `imagenet2012`
+on the first run (hours; once). `--tiny` then checks the prepared data in
+seconds with a tiny model. Without the archives, the script says where they
+go and exits. Images are cropped to their central square, resized to the
+resolution and flipped at random. `imagenet_resized/64x64` (downloaded by
+tensorflow-datasets) is a quicker start for 64.
 The paper's batch of 1024 is global: lower `--batch-size` on fewer
 devices (the learning rate is not rescaled).
 
@@ -32,6 +39,8 @@ An "epoch" here is `--steps-per-epoch` updates, the checkpoint interval.
 import argparse
 import math
 import os
+import shlex
+import sys
 
 import keras
 import numpy as np
@@ -41,6 +50,8 @@ import keras_rin
 # Hyper-parameters (the rest is the preset's recipe).
 RESOLUTIONS = (64, 128, 256, 512, 1024)
 DATASET = "imagenet2012"
+# `--dataset folder:<directory>` trains on your own images instead.
+FOLDER_PREFIX = "folder:"
 STEPS_PER_EPOCH = 1_000
 SAMPLING_STEPS = 100
 # The classes of the paper's sample figures (D.1, D.2): shuttle, arctic
@@ -49,8 +60,8 @@ SAMPLE_CLASSES = (812, 279, 90, 388, 89, 573, 88, 270, 291, 250)
 SAMPLES_PER_CLASS = 4
 
 # A model small enough to take a few steps in seconds on a CPU, for
-# --smoke: 16x16 images in 4x4 patches (16 interface tokens).
-SMOKE_BACKBONE = dict(
+# --tiny and --smoke: 16x16 images in 4x4 patches (16 interface tokens).
+TINY_BACKBONE = dict(
     image_shape=(16, 16, 3),
     patch_size=4,
     num_latents=16,
@@ -72,7 +83,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--dataset",
         default=DATASET,
-        help="imagenet2012, or imagenet_resized/64x64 (and smaller)",
+        help="imagenet2012, imagenet_resized/64x64 (and smaller), or "
+        "folder:<directory> (one sub-folder of images per class)",
     )
     parser.add_argument("--run-dir", help="default: runs/rin_imagenet_<size>")
     parser.add_argument("--data-dir", help="tensorflow-datasets data_dir")
@@ -94,16 +106,31 @@ def parse_args(argv=None):
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--tensorboard", action="store_true")
     parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="a tiny model for two one-step epochs, to check data and setup",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
-        help="a tiny model on mock data for a few steps, to check a setup",
+        help="--tiny on mock data (offline, no data set needed)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.tiny = args.tiny or args.smoke
+    return args
 
 
 def load_imagenet(name, size, batch_size, data_dir=None, smoke=False):
     """An endless stream of (images in [0, 1], labels): central square
-    crops resized to `size`, randomly flipped."""
+    crops resized to `size`, randomly flipped. `name` is a TFDS data set
+    or `folder:<directory>` (a sub-folder of images per class)."""
+    if name.startswith(FOLDER_PREFIX):
+        return keras_rin.data.load_image_folder(
+            os.path.expanduser(name[len(FOLDER_PREFIX) :]),
+            size,
+            batch_size=batch_size,
+            repeat=True,
+        )
     load = lambda: keras_rin.data.load_tfds_images(  # noqa: E731
         name,
         image_size=size,
@@ -119,9 +146,10 @@ def load_imagenet(name, size, batch_size, data_dir=None, smoke=False):
         return load()
 
 
-def build_model(preset, config, smoke=False):
-    """The paper's architecture from its preset, randomly initialised."""
-    if smoke:
+def build_model(preset, config, tiny=False):
+    """The paper's architecture from its preset, randomly initialised
+    (`tiny`: `TINY_BACKBONE`)."""
+    if tiny:
         backbone = keras_rin.RINBackbone(**config)
         return keras_rin.RINImageGenerator(backbone)
     dtype = keras.config.dtype_policy().name
@@ -144,9 +172,9 @@ def main(argv=None):
     sampling_steps = SAMPLING_STEPS
     config = keras_rin.presets.read_backbone_config(preset)
     size = args.resolution
-    if args.smoke:
+    if args.tiny:
         batch_size, steps, steps_per_epoch, sampling_steps = 8, 2, 1, 2
-        config, size = SMOKE_BACKBONE, SMOKE_BACKBONE["image_shape"][0]
+        config, size = TINY_BACKBONE, TINY_BACKBONE["image_shape"][0]
     epochs = math.ceil(steps / steps_per_epoch)
 
     # The distribution (JAX only) must be in place before the variables
@@ -159,7 +187,7 @@ def main(argv=None):
     dataset = load_imagenet(
         args.dataset, size, batch_size, args.data_dir, args.smoke
     )
-    model = build_model(preset, config, args.smoke)
+    model = build_model(preset, config, args.tiny)
     model.compile(optimizer=recipe.build_optimizer(epochs * steps_per_epoch))
 
     labels = np.repeat(SAMPLE_CLASSES, SAMPLES_PER_CLASS)
@@ -185,5 +213,19 @@ def main(argv=None):
     return model
 
 
+def run(argv=None):
+    """`main`, ending with a short message and a non-zero exit status,
+    without a traceback, when the data set is not available."""
+    try:
+        return main(argv)
+    except keras_rin.data.DataUnavailableError as error:
+        argv = sys.argv[1:] if argv is None else argv
+        command = shlex.join(["python", "examples/imagenet.py", *argv])
+        backend = keras.config.backend()
+        sys.exit(
+            f"{error}\n\nThen run again:\n  KERAS_BACKEND={backend} {command}"
+        )
+
+
 if __name__ == "__main__":
-    main()
+    run()

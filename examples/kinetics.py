@@ -20,6 +20,8 @@ a usable model only after days.
 
 import argparse
 import os
+import shlex
+import sys
 
 import keras
 import numpy as np
@@ -159,11 +161,18 @@ if __name__ == "__main__":
     )
     args = parser.parse_args()
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    main(
-        args.video_dir,
-        args.tfds,
-        args.data_dir,
-        args.output,
-        args.train_steps,
-        args.smoke,
-    )
+    try:
+        main(
+            args.video_dir,
+            args.tfds,
+            args.data_dir,
+            args.output,
+            args.train_steps,
+            args.smoke,
+        )
+    except keras_rin.data.DataUnavailableError as error:
+        command = shlex.join(["python", "examples/kinetics.py", *sys.argv[1:]])
+        backend = keras.config.backend()
+        sys.exit(
+            f"{error}\n\nThen run again:\n  KERAS_BACKEND={backend} {command}"
+        )

@@ -19,3 +19,14 @@ def test_every_package_is_listed_for_the_wheel():
     assert setuptools["package-dir"] == {
         "keras_rin.applications": "applications"
     }
+
+
+def test_tests_install_what_the_data_extra_installs():
+    """CI installs `[test]` with `tensorflow-cpu`: the `data` extra's other
+    requirements (what tensorflow-datasets needs to prepare data sets) must
+    be in `test` too, so that the suite runs with what users get."""
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as file:
+        extras = tomllib.load(file)["project"]["optional-dependencies"]
+    data = set(extras["data"]) - {"tensorflow>=2.16"}
+    assert "importlib_resources" in data
+    assert data <= set(extras["test"])

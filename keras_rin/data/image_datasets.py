@@ -3,6 +3,7 @@ import os
 import keras
 import numpy as np
 
+from keras_rin.data import tfds_preparation
 from keras_rin.utils import validation
 from keras_rin.utils.imports import optional_import
 
@@ -41,8 +42,8 @@ def load_tfds_images(
     - `"imagenet2012"`, whose images have variable sizes, needs an
       `image_size`. TFDS cannot download ImageNet: put its archives
       (`ILSVRC2012_img_train.tar`, `ILSVRC2012_img_val.tar`) in the TFDS
-      `manual_dir`, by default `<data_dir>/downloads/manual` (`data_dir`
-      defaults to `~/tensorflow_datasets`); TFDS prepares it on first use.
+      `manual_dir`, `<data_dir>/downloads/manual` (`data_dir` defaults to
+      `~/tensorflow_datasets`); TFDS prepares it on first use.
     - any other TFDS image data set works the same way, its image and label
       features named by `image_key` and `label_key`.
 
@@ -55,8 +56,17 @@ def load_tfds_images(
     (still encoded) examples are read in a new order every epoch. The
     order and the flips are deterministic for a given `seed`.
 
+    A data set that is not prepared is downloaded and prepared on first
+    use, as `tfds.load` does. Without a network, the files TFDS would
+    download (`cifar-10-binary.tar.gz` for CIFAR-10) may be put in the
+    `manual_dir` instead: TFDS checks their checksums and prepares the data
+    set from them. When the data cannot be had, a
+    `keras_rin.data.DataUnavailableError` (a `ValueError`) says what is
+    missing and where it goes.
+
     Needs `tensorflow` and `tensorflow-datasets`
-    (`pip install "keras-rin[data]"`).
+    (`pip install "keras-rin[data]"`, which also installs what
+    tensorflow-datasets needs to prepare data sets).
 
     Args:
         name: TFDS name, optionally with a config and version, for example
@@ -105,15 +115,19 @@ def load_tfds_images(
     tfds = optional_import("tensorflow_datasets", "load_tfds_images")
     made_here = builder is None
     if made_here:
-        builder = _tfds_builder(tfds, name, data_dir)
+        builder = tfds_preparation.tfds_builder(tfds, name, data_dir)
     elif name is None:
         name = builder.name
     features = builder.info.features
     image_shape = _image_shape(features, name, image_key)
     image_size, resize = _output_size(name, image_shape, image_size)
-    class_names = _check_labels(features, name, label_key, with_labels)
+    _check_labels(features, name, label_key, with_labels)
     if made_here and not builder.is_prepared():
-        _prepare(builder, name, data_dir)
+        tfds_preparation.prepare(builder, name)
+        # Preparing may name the classes (CIFAR-10 reads its names from its
+        # archive).
+        features = builder.info.features
+    class_names = _check_labels(features, name, label_key, with_labels)
     _check_split(builder, name, split)
 
     image_feature = features[image_key]
@@ -318,47 +332,6 @@ def _read_tfds(tfds, builder, split, image_key, shuffle, skip_decoding, seed):
         decoders=decoders,
         read_config=tfds.ReadConfig(shuffle_seed=seed),
     )
-
-
-def _tfds_builder(tfds, name, data_dir):
-    try:
-        return tfds.builder(name, data_dir=data_dir)
-    # TFDS raises these for unknown names, configs and versions.
-    except (ValueError, AssertionError) as error:
-        reason = str(error).splitlines()[0]
-        raise ValueError(
-            "`name` must be a TensorFlow Datasets data set, such as "
-            "'cifar10', 'imagenet2012' or 'imagenet_resized/64x64', but "
-            f"TFDS cannot build it ({reason}). Received: name={name!r}"
-        ) from error
-
-
-def _prepare(builder, name, data_dir):
-    """Downloads and prepares a data set like `tfds.load` does."""
-    try:
-        builder.download_and_prepare()
-    # Whatever went wrong (network, checksums, missing archives), the data
-    # is not there and the message must say how to get it.
-    except Exception as error:
-        reason = f"{type(error).__name__}: {str(error).splitlines()[0]}"
-        if getattr(builder, "MANUAL_DOWNLOAD_INSTRUCTIONS", None):
-            how = (
-                "It must be downloaded by hand: put its archives in the "
-                "TFDS `manual_dir`, by default <data_dir>/downloads/manual "
-                "(data_dir defaults to ~/tensorflow_datasets), as the TFDS "
-                "catalogue page of the data set says, then call again."
-            )
-        else:
-            how = (
-                "TFDS downloads it on first use: check the network "
-                "connection, or prepare it with `tfds build` and pass its "
-                "`data_dir`."
-            )
-        raise ValueError(
-            f"`name` {name!r} is not prepared in data_dir={data_dir!r} and "
-            f"TFDS could not prepare it ({reason}). {how} "
-            f"Received: name={name!r}"
-        ) from error
 
 
 def _image_shape(features, name, image_key):

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 
+from keras_rin.data import tfds_preparation
 from keras_rin.utils import validation
 from keras_rin.utils.imports import optional_import
 
@@ -55,7 +56,9 @@ def load_tfds_videos(
 
     Needs `tensorflow` and `tensorflow-datasets`
     (`pip install "keras-rin[data]"`). The data set is downloaded and
-    prepared by TFDS on first use, into `data_dir`.
+    prepared by TFDS on first use, into `data_dir`; when that cannot be
+    done, a `keras_rin.data.DataUnavailableError` says what is missing and
+    where it goes, as for `load_tfds_images`.
 
     Args:
         name: TFDS name, optionally with a config and version, for example
@@ -78,9 +81,9 @@ def load_tfds_videos(
             other than those in `keras_rin.data.video_datasets.VIDEO_KEYS`.
         label_key: str, the label feature used with `with_labels`.
         builder: a prepared `tfds.core.DatasetBuilder` to read from instead
-            of `tfds.load(name, ...)`, for example one made with
-            `tfds.builder(...)` for a data set with manual downloads. `name`
-            still selects the known video key.
+            of the one `tfds.builder(name, ...)` makes, for example one
+            made with a `download_config` for a data set with manual
+            downloads. `name` still selects the known video key.
 
     Returns:
         A `tf.data.Dataset` of float32 clips in [0, 1] of shape
@@ -104,17 +107,12 @@ def load_tfds_videos(
     tfds = optional_import("tensorflow_datasets", "load_tfds_videos")
     read_config = tfds.ReadConfig(shuffle_seed=seed)
     if builder is None:
-        dataset = tfds.load(
-            name,
-            split=split,
-            data_dir=data_dir,
-            shuffle_files=shuffle,
-            read_config=read_config,
-        )
-    else:
-        dataset = builder.as_dataset(
-            split=split, shuffle_files=shuffle, read_config=read_config
-        )
+        builder = tfds_preparation.tfds_builder(tfds, name, data_dir)
+        if not builder.is_prepared():
+            tfds_preparation.prepare(builder, name)
+    dataset = builder.as_dataset(
+        split=split, shuffle_files=shuffle, read_config=read_config
+    )
     _check_features(
         dataset.element_spec,
         name,

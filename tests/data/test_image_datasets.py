@@ -189,17 +189,6 @@ def test_builder_splits_and_crop(tmp_path):
         load("validation")
 
 
-def test_unprepared_data_sets_say_how_to_prepare_them(tfds, monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("Manual directory /x does not exist or is empty.")
-
-    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", fail)
-    with pytest.raises(ValueError, match="imagenet2012.*manual_dir"):
-        load_tfds_images("imagenet2012", image_size=8)
-    with pytest.raises(ValueError, match="network"):
-        load_tfds_images("cifar10")
-
-
 def test_tfds_errors(tfds):
     with pytest.raises(ValueError, match="`name`.*no_such_images"):
         load_tfds_images("no_such_images")

@@ -1,13 +1,11 @@
 """The training examples run end to end at toy size (`--smoke`: a tiny
 model on `tfds.testing.mock_data` for two one-step epochs)."""
 
-import os
-
 import keras
 import pytest
-from PIL import Image
 
 import keras_rin
+from tests.examples import check_run_dir
 from tests.examples import load_example
 
 # Example runs end to end: slow (deselect with -m "not large").
@@ -16,26 +14,11 @@ pytestmark = pytest.mark.large
 pytest.importorskip("tensorflow_datasets")
 
 
-def _check_run_dir(run_dir, model):
-    for epoch in (1, 2):
-        path = os.path.join(run_dir, "samples", f"epoch_{epoch:04d}.png")
-        with Image.open(path) as grid:
-            assert grid.size[0] > 0
-    # The backup is gone once the run has finished; the presets stay.
-    assert not os.path.exists(os.path.join(run_dir, "backup"))
-    for name in ("checkpoint", "final"):
-        loaded = keras_rin.RINImageGenerator.from_preset(
-            os.path.join(run_dir, name)
-        )
-        assert loaded.count_params() == model.count_params()
-    assert int(model.optimizer.iterations) == 2
-
-
 def test_cifar10_smoke_run(tmp_path):
     cifar10 = load_example("cifar10")
     run_dir = str(tmp_path / "run")
     model = cifar10.main(["--smoke", "--run-dir", run_dir])
-    _check_run_dir(run_dir, model)
+    check_run_dir(run_dir, model)
     assert isinstance(
         model.optimizer.inner_optimizer
         if hasattr(model.optimizer, "inner_optimizer")
@@ -59,5 +42,5 @@ def test_imagenet_smoke_run_with_distribution(tmp_path):
     finally:
         if keras.config.backend() == "jax":
             keras.distribution.set_distribution(None)
-    _check_run_dir(run_dir, model)
+    check_run_dir(run_dir, model)
     assert model.backbone.num_classes == 1000
