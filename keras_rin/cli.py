@@ -140,9 +140,9 @@ def _generate(args):
 
 
 def _check_image_preset(preset):
-    from keras_rin.presets import preset_io
+    from keras_rin.presets import preset_loading
 
-    _, config = preset_io.read_preset(preset)
+    _, config = preset_loading.read_preset(preset)
     if config["class_name"] == "RINVideoPredictor":
         raise ValueError(
             f"{preset} is a video prediction preset: it continues given "
@@ -197,11 +197,11 @@ def _info(args):
     # Read from the config alone: building the ImageNet-1024 model only to
     # describe it would take minutes and gigabytes.
     import keras_rin
-    from keras_rin.presets import preset_io
+    from keras_rin.presets import preset_loading
     from keras_rin.presets import registry
     from keras_rin.utils import flops
 
-    directory, config = preset_io.read_preset(args.preset)
+    directory, config = preset_loading.read_preset(args.preset)
     model = config["config"]
     backbone = model["backbone"]["config"]
     patch = backbone["patch_size"]

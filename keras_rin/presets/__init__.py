@@ -1,10 +1,10 @@
 """Named presets: the built-in zoo, handles (name, directory, `hf://`,
 `kaggle://`), and atomic saving and loading."""
 
-from keras_rin.presets.preset_io import load_preset
-from keras_rin.presets.preset_io import read_backbone_config
-from keras_rin.presets.preset_io import save_preset
+from keras_rin.presets.preset_loading import load_preset
+from keras_rin.presets.preset_loading import read_backbone_config
 from keras_rin.presets.preset_mixin import PresetMixin
+from keras_rin.presets.preset_saving import save_preset
 from keras_rin.presets.registry import builtin_presets
 from keras_rin.presets.registry import list_presets
 

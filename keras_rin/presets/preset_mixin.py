@@ -1,4 +1,5 @@
-from keras_rin.presets import preset_io
+from keras_rin.presets import preset_loading
+from keras_rin.presets import preset_saving
 from keras_rin.presets import registry
 
 
@@ -43,7 +44,7 @@ class PresetMixin:
         images = model.generate(labels=[3, 1, 4], seed=0)
         ```
         """
-        return preset_io.load_preset(preset, cls, load_weights, **kwargs)
+        return preset_loading.load_preset(preset, cls, load_weights, **kwargs)
 
     def save_to_preset(self, preset_dir, description=None):
         """Saves the model as a preset directory, atomically (an
@@ -54,4 +55,4 @@ class PresetMixin:
             description: str or None, a one-line description stored in
                 `metadata.json`.
         """
-        preset_io.save_preset(self, preset_dir, description)
+        preset_saving.save_preset(self, preset_dir, description)

@@ -6,7 +6,7 @@ import keras
 
 from keras_rin.optimizers import LAMB
 from keras_rin.optimizers import WarmupCosineDecay
-from keras_rin.presets import preset_io
+from keras_rin.presets import preset_loading
 from keras_rin.utils import validation
 
 RECIPE_FILE = "recipe.json"
@@ -120,10 +120,10 @@ class TrainingRecipe:
                 `hf://...` or `kaggle://...` (see `from_preset` of the
                 models).
         """
-        directory = preset_io.resolve_handle(preset)
+        directory = preset_loading.resolve_handle(preset)
         path = os.path.join(directory, RECIPE_FILE)
         if not os.path.isfile(path):
-            raise preset_io.preset_error(
+            raise preset_loading.preset_error(
                 preset, f"it has no training recipe ({path} is missing)"
             )
         try:
@@ -131,7 +131,7 @@ class TrainingRecipe:
                 config = json.load(file)
             return cls.from_config(config)
         except (OSError, TypeError, ValueError) as error:
-            raise preset_io.preset_error(
+            raise preset_loading.preset_error(
                 preset, f"{path} is not a valid recipe ({error})"
             ) from error
 

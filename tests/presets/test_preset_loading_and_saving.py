@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_rin
-from keras_rin.presets import preset_io
+from keras_rin.presets import preset_loading
 from tests.helpers import tiny_backbone
 
 
@@ -228,7 +228,7 @@ def test_a_preset_of_another_class_is_rejected(saved_preset):
 
 
 def test_resolve_handle_prefers_built_in_names():
-    directory = preset_io.resolve_handle("rin_cifar10")
+    directory = preset_loading.resolve_handle("rin_cifar10")
     assert os.path.isfile(os.path.join(directory, "config.json"))
 
 
