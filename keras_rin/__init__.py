@@ -1,6 +1,8 @@
 """keras-rin: Recurrent Interface Networks for Keras 3 (JAX, TensorFlow,
 PyTorch)."""
 
+# First: the keras-rin command chooses the backend before keras is imported.
+from keras_rin import _cli_startup  # noqa: F401
 from keras_rin import callbacks
 from keras_rin import data
 from keras_rin import diffusion

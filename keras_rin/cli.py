@@ -1,5 +1,9 @@
 """The `keras-rin` command: sample from a preset, list presets, describe
-one. The backend comes from `KERAS_BACKEND`, as for any Keras program.
+one. The backend comes from `--backend`, else `KERAS_BACKEND`, else Keras'
+own config, else the first installed of jax, torch and tensorflow: the
+package's `__init__` chooses it before keras is imported (see
+`keras_rin._cli_startup`); keras and the rest of keras_rin are imported
+here only inside the commands.
 
     keras-rin generate rin_digits --output digits.png
     keras-rin generate rin_digits --labels 3,1,4 --steps 50 --sampler ddim
@@ -35,6 +39,7 @@ def main(argv=None):
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
+        _check_backend_in_use(args.backend)
         args.run(args)
     except _UsageError as error:
         _print_error(f"{error} (see keras-rin {_subcommand(argv)}--help)")
@@ -42,7 +47,26 @@ def main(argv=None):
     except (ValueError, ImportError, OSError) as error:
         _print_error(error)
         return 1
+    except KeyboardInterrupt:
+        _print_error("interrupted")
+        return 130
     return 0
+
+
+def _check_backend_in_use(backend):
+    # `--backend` takes effect before keras is imported (see
+    # `_cli_startup`); in a process that already runs keras, e.g. a call of
+    # `main()` from Python, it can only be checked.
+    if backend is None or "keras" not in sys.modules:
+        return
+    import keras
+
+    if keras.backend.backend() != backend:
+        raise ValueError(
+            f"--backend {backend}: this process already runs keras on "
+            f"{keras.backend.backend()}; the backend is chosen when keras is "
+            "first imported (run the keras-rin command, or set KERAS_BACKEND)"
+        )
 
 
 def _build_parser():
@@ -50,12 +74,19 @@ def _build_parser():
         prog="keras-rin",
         description="Recurrent Interface Networks for Keras 3.",
     )
+    _add_backend_option(parser, default=None)
+    # Also accepted after the command; SUPPRESS keeps a subcommand from
+    # resetting a value given before it.
+    backend_option = _ArgumentParser(add_help=False)
+    _add_backend_option(backend_option, default=argparse.SUPPRESS)
     commands = parser.add_subparsers(
         title="commands", required=True, parser_class=_ArgumentParser
     )
 
     generate = commands.add_parser(
-        "generate", help="sample images from a preset into a PNG grid"
+        "generate",
+        help="sample images from a preset into an image grid",
+        parents=[backend_option],
     )
     generate.add_argument(
         "preset", help="built-in name, directory, hf:// or kaggle:// handle"
@@ -91,28 +122,49 @@ def _build_parser():
         "--columns", type=_positive_int, help="images per grid row"
     )
     generate.add_argument(
-        "--output", default="samples.png", help="PNG file to write"
+        "--output",
+        default="samples.png",
+        help="image file to write (.png, .jpg, .webp, ...; its directory is "
+        "created if need be)",
     )
     generate.set_defaults(run=_generate)
 
-    presets = commands.add_parser("presets", help="list the built-in presets")
+    presets = commands.add_parser(
+        "presets", help="list the built-in presets", parents=[backend_option]
+    )
     presets.set_defaults(run=_list_presets)
 
     info = commands.add_parser(
-        "info", help="a preset's configuration, parameters and GFLOPs"
+        "info",
+        help="a preset's configuration, parameters and GFLOPs",
+        parents=[backend_option],
     )
     info.add_argument("preset")
     info.set_defaults(run=_info)
     return parser
 
 
+def _add_backend_option(parser, default):
+    parser.add_argument(
+        "--backend",
+        choices=("jax", "tensorflow", "torch"),
+        default=default,
+        help="the Keras backend (default: KERAS_BACKEND, else Keras' "
+        "keras.json, else the first installed of jax, torch, tensorflow)",
+    )
+
+
 def _generate(args):
     import keras_rin
+    from keras_rin import _cli_startup
 
+    _check_output_path(args.output)
     _check_image_preset(args.preset)
     model = keras_rin.RINImageGenerator.from_preset(args.preset)
     num_classes = model.num_classes
     labels, num_images = _labels_and_count(args, num_classes)
+    if _cli_startup.backend_note:
+        print(_cli_startup.backend_note, file=sys.stderr)
     images = model.generate(
         num_images=num_images,
         labels=labels,
@@ -123,13 +175,7 @@ def _generate(args):
         guidance_scale=args.guidance_scale,
         compute_schedule=args.compute_schedule,
     )
-    columns = args.columns or _default_columns(args, num_classes, len(images))
-    height, width = images.shape[1:3]
-    upscale = max(1, math.ceil(_MIN_CELL_PIXELS / min(height, width)))
-    keras_rin.visualization.save_image_grid(
-        images, args.output, num_columns=columns, upscale=upscale
-    )
-    print(f"Saved {len(images)} images to {args.output}")
+    _save_grid(images, args, num_classes)
     if args.compute_schedule:
         flops = keras_rin.utils.count_sampling_flops
         scheduled = flops(model, args.steps, args.compute_schedule)
@@ -139,10 +185,48 @@ def _generate(args):
         )
 
 
-def _check_image_preset(preset):
-    from keras_rin.presets import preset_loading
+def _save_grid(images, args, num_classes):
+    from keras_rin import visualization
 
-    _, config = preset_loading.read_preset(preset)
+    columns = args.columns or _default_columns(args, num_classes, len(images))
+    height, width = images.shape[1:3]
+    upscale = max(1, math.ceil(_MIN_CELL_PIXELS / min(height, width)))
+    directory = os.path.dirname(args.output)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    visualization.save_image_grid(
+        images, args.output, num_columns=columns, upscale=upscale
+    )
+    print(f"Saved {len(images)} images to {args.output}")
+
+
+def _check_output_path(path):
+    """Reports a file that cannot be written before the model loads."""
+    from PIL import Image
+
+    Image.init()
+    extension = os.path.splitext(path)[1].lower()
+    if Image.registered_extensions().get(extension) not in Image.SAVE:
+        raise _UsageError(
+            f"argument --output: cannot write an image to {path!r}: end it "
+            "with .png, .jpg, .webp, .gif, .bmp or another image extension "
+            "Pillow writes"
+        )
+    if os.path.isdir(path):
+        raise _UsageError(f"argument --output: {path!r} is a directory")
+    # The nearest existing ancestor: the rest is created before saving.
+    directory = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(directory):
+        directory = os.path.dirname(directory)
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise _UsageError(
+            f"argument --output: cannot create {path!r}: {directory!r} is "
+            "not a writable directory"
+        )
+
+
+def _check_image_preset(preset):
+    config, _ = _read_model_config(preset)
     if config["class_name"] == "RINVideoPredictor":
         raise ValueError(
             f"{preset} is a video prediction preset: it continues given "
@@ -150,6 +234,24 @@ def _check_image_preset(preset):
             f'keras_rin.RINVideoPredictor.from_preset("{preset}")'
             ".generate(context_frames) in Python."
         )
+
+
+def _read_model_config(preset):
+    """`(config, directory)`: a preset's parsed config.json, checked to hold
+    a backbone, and its local directory, without building the model."""
+    from keras_rin.presets import preset_loading
+
+    directory, config = preset_loading.read_preset(preset)
+    model = config.get("config")
+    backbone = model.get("backbone") if isinstance(model, dict) else None
+    if not isinstance(backbone, dict) or not isinstance(
+        backbone.get("config"), dict
+    ):
+        raise ValueError(
+            f"Cannot load preset {preset!r}: its config.json holds no "
+            "backbone (expected config.backbone.config)"
+        )
+    return config, directory
 
 
 def _labels_and_count(args, num_classes):
@@ -196,38 +298,34 @@ def _list_presets(args):
 def _info(args):
     # Read from the config alone: building the ImageNet-1024 model only to
     # describe it would take minutes and gigabytes.
-    import keras_rin
-    from keras_rin.presets import preset_loading
+    config, directory = _read_model_config(args.preset)
+    try:
+        rows = _info_rows(args.preset, config, directory)
+    except KeyError as error:
+        raise ValueError(
+            f"Cannot describe preset {args.preset!r}: its config.json has "
+            f"no {error} entry"
+        ) from None
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+
+
+def _info_rows(preset, config, directory):
     from keras_rin.presets import registry
     from keras_rin.utils import flops
 
-    directory, config = preset_loading.read_preset(args.preset)
     model = config["config"]
     backbone = model["backbone"]["config"]
-    patch = backbone["patch_size"]
     weights = os.path.isfile(os.path.join(directory, registry.WEIGHTS_FILE))
     num_tokens, _ = flops.interface_size(backbone)
-    if "video_shape" in backbone:
-        frames, height, width, channels = backbone["video_shape"]
-        context = model["num_context_frames"]
-        data_rows = [
-            ("model", config["class_name"]),
-            ("clip shape", f"{frames}x{height}x{width}x{channels}"),
-            ("frames", f"{context} context, {frames - context} predicted"),
-        ]
-        patch_shape = f"{backbone['frames_per_patch']}x{patch}x{patch}"
-        unit = "clip"
-    else:
-        height, width, channels = backbone["image_shape"]
-        data_rows = [("image shape", f"{height}x{width}x{channels}")]
-        patch_shape = f"{patch}x{patch}"
-        unit = "image"
-    rows = [
-        ("preset", args.preset),
-        ("parameters", f"{keras_rin.utils.count_params(backbone):,}"),
+    data_rows, patch_shape, unit = _data_rows(config, backbone)
+    return [
+        ("preset", preset),
+        ("parameters", f"{flops.count_params(backbone):,}"),
         (
             "GFLOPs",
-            f"{keras_rin.utils.count_flops(backbone) / 1e9:.2f} "
+            f"{flops.count_flops(backbone) / 1e9:.2f} "
             f"(one {unit}, one forward pass, multiply-add = 2)",
         ),
         *data_rows,
@@ -255,18 +353,35 @@ def _info(args):
         ),
         ("weights", "yes" if weights else "no"),
     ]
-    width = max(len(key) for key, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+
+
+def _data_rows(config, backbone):
+    """`(rows, patch shape, unit)` of an image or a video preset."""
+    patch = backbone["patch_size"]
+    if "video_shape" not in backbone:
+        height, width, channels = backbone["image_shape"]
+        rows = [("image shape", f"{height}x{width}x{channels}")]
+        return rows, f"{patch}x{patch}", "image"
+    frames, height, width, channels = backbone["video_shape"]
+    context = config["config"]["num_context_frames"]
+    rows = [
+        ("model", config["class_name"]),
+        ("clip shape", f"{frames}x{height}x{width}x{channels}"),
+        ("frames", f"{context} context, {frames - context} predicted"),
+    ]
+    return rows, f"{backbone['frames_per_patch']}x{patch}x{patch}", "clip"
 
 
 def _int_list(text):
     try:
-        return [int(item) for item in text.split(",") if item.strip()]
+        values = [int(item) for item in text.split(",") if item.strip()]
     except ValueError:
+        values = []
+    if not values:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
-        ) from None
+        )
+    return values
 
 
 def _compute_schedule(text):

@@ -1,14 +1,20 @@
+import importlib.metadata
+import json
 import os
 import re
 import subprocess
 import sys
 
+import keras
 import pytest
 from PIL import Image
 
 import keras_rin
+from keras_rin import _cli_startup
 from keras_rin import cli
 from tests.helpers import tiny_backbone
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +33,17 @@ def tiny_elastic_preset(tmp_path_factory):
     )
     model.save_to_preset(directory, description="tiny elastic")
     return directory
+
+
+@pytest.fixture(scope="module")
+def no_backbone_preset(tiny_preset, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("presets") / "no_backbone"
+    directory.mkdir()
+    with open(os.path.join(tiny_preset, "config.json")) as file:
+        config = json.load(file)
+    del config["config"]["backbone"]
+    (directory / "config.json").write_text(json.dumps(config))
+    return str(directory)
 
 
 def test_presets_lists_every_built_in_preset(capsys):
@@ -62,7 +79,7 @@ def test_generate_explains_that_video_presets_need_context(capsys):
 
 
 def test_generate_writes_a_grid(tiny_preset, tmp_path, capsys):
-    output = os.path.join(tmp_path, "grid.png")
+    output = os.path.join(tmp_path, "new", "folder", "grid.png")
     argv = ["generate", tiny_preset, "--labels", "0,1,2,1", "--steps", "2"]
     assert cli.main(argv + ["--output", output, "--seed", "3"]) == 0
     assert "Saved 4 images" in capsys.readouterr().out
@@ -106,6 +123,8 @@ def test_generate_defaults_to_every_class(tiny_preset, tmp_path):
     [
         (["generate", "rin_nope"], 1, "Cannot load preset 'rin_nope'"),
         (["generate", "TINY", "--labels", "7"], 1, "labels"),
+        (["generate", "TINY", "--labels", ""], 2, "argument --labels"),
+        (["generate", "TINY", "--labels", ","], 2, "argument --labels"),
         (["generate", "TINY", "--steps", "0"], 2, "positive integer"),
         (["generate", "TINY", "--labels", "a,b"], 2, "comma-separated"),
         (["generate", "TINY", "--sampler", "euler"], 2, "invalid choice"),
@@ -119,6 +138,11 @@ def test_generate_defaults_to_every_class(tiny_preset, tmp_path):
             1,
             "does not allow",
         ),
+        # The output is checked before the preset is even looked up.
+        (["generate", "rin_nope", "--output", "out.xyz"], 2, "--output"),
+        (["generate", "rin_nope", "--output", "samples"], 2, "--output"),
+        (["generate", "TINY", "--output", "TINY/config.json/a.png"], 2, "TINY"),
+        (["--backend", "cntk", "presets"], 2, "invalid choice"),
         (["frobnicate"], 2, "invalid choice"),
         ([], 2, "required"),
     ],
@@ -126,22 +150,187 @@ def test_generate_defaults_to_every_class(tiny_preset, tmp_path):
 def test_bad_arguments_give_one_line_and_a_status(
     argv, status, expected, tiny_preset, capsys
 ):
-    argv = [tiny_preset if arg == "TINY" else arg for arg in argv]
+    argv = [arg.replace("TINY", tiny_preset) for arg in argv]
     assert cli.main(argv) == status
     captured = capsys.readouterr()
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("keras-rin: error:")
-    assert expected in lines[0]
+    assert expected.replace("TINY", tiny_preset) in lines[0]
 
 
-def test_module_entry_point_runs():
-    result = subprocess.run(
-        [sys.executable, "-m", "keras_rin", "presets"],
-        capture_output=True,
-        text=True,
-        check=False,
+@pytest.mark.parametrize("command", ["generate", "info"])
+def test_a_preset_without_a_backbone_is_one_line(
+    command, no_backbone_preset, capsys
+):
+    assert cli.main([command, no_backbone_preset]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"'{no_backbone_preset}'" in lines[0]
+    assert "no backbone" in lines[0]
+
+
+def test_backend_option_must_match_a_running_keras(capsys):
+    running = keras.backend.backend()
+    assert cli.main(["presets", "--backend", running]) == 0
+    other = "torch" if running != "torch" else "jax"
+    assert cli.main(["--backend", other, "presets"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert f"--backend {other}: this process already runs keras" in error
+    assert len(error.splitlines()) == 1
+
+
+def fake_find_spec(*installed):
+    return lambda name: object() if name in installed else None
+
+
+@pytest.mark.parametrize(
+    "installed, keras_json, expected",
+    [
+        (("jax", "torch", "tensorflow"), None, "jax"),
+        (("torch", "tensorflow"), None, "torch"),
+        (("tensorflow",), None, "tensorflow"),
+        # Keras writes keras.json, naming tensorflow, on its first import.
+        (("jax",), "tensorflow", "jax"),
+        (("jax", "torch"), "torch", "torch"),
+    ],
+)
+def test_without_a_named_backend_the_first_installed_is_taken(
+    installed, keras_json, expected, tmp_path
+):
+    if keras_json:
+        config = json.dumps({"backend": keras_json})
+        (tmp_path / "keras.json").write_text(config)
+    environ = {"KERAS_HOME": str(tmp_path)}
+    find_spec = fake_find_spec(*installed)
+    backend, note = _cli_startup.choose_backend(None, environ, find_spec)
+    assert backend == expected
+    assert f"Using the {expected} backend" in note
+    assert "KERAS_BACKEND is not set" in note
+
+
+def test_a_named_backend_wins_when_installed(tmp_path):
+    environ = {"KERAS_BACKEND": "torch", "KERAS_HOME": str(tmp_path)}
+    find_spec = fake_find_spec("jax", "torch", "tensorflow")
+    choose = _cli_startup.choose_backend
+    assert choose(None, environ, find_spec) == ("torch", None)
+    assert choose("tensorflow", environ, find_spec) == ("tensorflow", None)
+
+
+@pytest.mark.parametrize(
+    "requested, environ, installed, expected",
+    [
+        (
+            "torch",
+            {"KERAS_BACKEND": "jax"},
+            ("jax", "tensorflow"),
+            "--backend torch: the torch backend is not installed "
+            "(installed: jax, tensorflow); install it with pip install "
+            '"keras-rin[torch]"',
+        ),
+        (
+            None,
+            {"KERAS_BACKEND": "tensorflow"},
+            ("jax",),
+            "KERAS_BACKEND=tensorflow: the tensorflow backend is not "
+            "installed (installed: jax)",
+        ),
+        (None, {"KERAS_BACKEND": "cntk"}, ("jax",), "runs on jax, tensorflow"),
+        (None, {}, (), 'pip install "keras-rin[jax]"'),
+    ],
+)
+def test_a_missing_backend_is_named_with_its_install_command(
+    requested, environ, installed, expected, tmp_path
+):
+    environ = dict(environ, KERAS_HOME=str(tmp_path))
+    with pytest.raises(_cli_startup.BackendError, match=re.escape(expected)):
+        _cli_startup.choose_backend(
+            requested, environ, fake_find_spec(*installed)
+        )
+
+
+def test_the_backend_is_chosen_only_for_the_command():
+    requested = _cli_startup.requested_backend
+    assert requested(["generate", "x", "--backend", "torch"]) == "torch"
+    assert requested(["--backend=jax", "presets"]) == "jax"
+    assert requested(["--backend", "cntk", "presets"]) is None
+    launched = _cli_startup.launched_as_cli
+    assert launched(["/venv/bin/keras-rin", "presets"], [])
+    assert launched(["keras-rin.exe"], [])
+    python = sys.executable
+    assert launched(["-m", "presets"], [python, "-m", "keras_rin", "presets"])
+    assert launched(["-m"], [python, "-X", "dev", "-mkeras_rin"])
+    assert not launched(["-m", "x"], [python, "-m", "pytest", "x"])
+    assert not launched(["/venv/bin/pytest"], ["/venv/bin/pytest"])
+
+
+def run_command(argv, tmp_path, blocked=(), **environ):
+    """Runs the command in a fresh process: `argv[0]` "keras-rin" runs the
+    console script as pip writes it, "-m" runs `python -m keras_rin`.
+    The `blocked` packages cannot be imported: they are not installed."""
+    stub = tmp_path / "stub"
+    stub.mkdir(exist_ok=True)
+    (stub / "sitecustomize.py").write_text(
+        "import sys\n"
+        + "".join(f"sys.modules[{name!r}] = None\n" for name in blocked)
     )
+    if argv[0] == "keras-rin":
+        (entry_point,) = importlib.metadata.entry_points(
+            group="console_scripts", name="keras-rin"
+        )
+        script = tmp_path / "keras-rin"
+        script.write_text(
+            f"import sys\nfrom {entry_point.module} import "
+            f"{entry_point.attr}\nsys.exit({entry_point.attr}())\n"
+        )
+        command = [sys.executable, str(script), *argv[1:]]
+    else:
+        command = [sys.executable, "-m", "keras_rin", *argv[1:]]
+    environ = {
+        **{
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("KERAS_", "TF_CPP_"))
+        },
+        "PYTHONPATH": os.pathsep.join([str(stub), REPO_ROOT]),
+        "KERAS_HOME": str(tmp_path / "keras_home"),
+        **environ,
+    }
+    return subprocess.run(
+        command, capture_output=True, text=True, env=environ, check=False
+    )
+
+
+def test_the_command_takes_an_installed_backend_and_says_which(
+    tiny_preset, tmp_path
+):
+    # As after `pip install ".[jax]"`: no KERAS_BACKEND, and Keras' default,
+    # tensorflow, not installed.
+    output = str(tmp_path / "grid.png")
+    argv = ["keras-rin", "generate", tiny_preset, "--labels", "0"]
+    argv += ["--steps", "1", "--output", output]
+    result = run_command(argv, tmp_path, blocked=["tensorflow"])
+    assert result.returncode == 0, result.stderr
+    assert "Saved 1 images" in result.stdout
+    note = "Using the jax backend (KERAS_BACKEND is not set)."
+    assert result.stderr.strip() == note
+
+
+def test_the_backend_option_wins_and_tensorflow_starts_quietly(tmp_path):
+    # Were KERAS_BACKEND taken, jax (not installed) would be an error.
+    argv = ["-m", "presets", "--backend", "tensorflow"]
+    result = run_command(argv, tmp_path, blocked=["jax"], KERAS_BACKEND="jax")
     assert result.returncode == 0, result.stderr
     assert "rin_cifar10" in result.stdout
+    assert result.stderr == ""
+
+
+def test_a_backend_that_is_not_installed_is_one_line(tmp_path):
+    argv = ["-m", "--backend", "torch", "generate", "rin_digits"]
+    result = run_command(argv, tmp_path, blocked=["torch"])
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("keras-rin: error: --backend torch: ")
+    assert 'pip install "keras-rin[torch]"' in lines[0]

@@ -13,7 +13,7 @@ class PresetCheckpoint(keras.callbacks.Callback):
     shares, so it holds the EMA of the weights when the optimizer keeps one
     (as the official RIN evaluates its EMA checkpoints). Each save is
     atomic: an interrupted save never leaves a half-written preset. To
-    resume an interrupted run, use `keras.callbacks.BackupAndRestore` as
+    resume an interrupted run, use `keras_rin.callbacks.BackupAndRestore` as
     well: it keeps the raw weights and the optimizer state, which a preset
     does not.
 

@@ -23,6 +23,7 @@ backbone.
 import dataclasses
 import json
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -44,13 +45,16 @@ class SamplingOptions:
     """How to sample: the options of `generate`, checked when created.
 
     Args:
-        num_steps: int, number of sampling steps.
+        num_steps: int in `[1, 2**31 - 1]`, number of sampling steps (the
+            compiled loop counts in int32).
         sampler: `"ddpm"` (ancestral) or `"ddim"` (deterministic).
         seed: int >= 0 or None (a seed drawn from NumPy's global generator).
-        batch_size: int or None, examples per compiled call (all at once).
+        batch_size: int in `[1, 2**31 - 1]` or None, examples per compiled
+            call (all at once).
         guidance_scale: float >= 0, or None for the model's own.
-        clip_x0: bool, clip the clean estimate to `[-b, b]` at each step.
-        verbose: `"auto"`, 0 or 1: show a progress bar.
+        clip_x0: bool (a real one: `"False"` is refused), clip the clean
+            estimate to `[-b, b]` at each step.
+        verbose: `"auto"`, 0, 1 or 2: show a progress bar (`"auto"`, 1).
         compute_schedule: None or `(fraction, num_active_latents)` pairs
             (see `keras_rin.diffusion.compute_schedules`).
         read_attention_steps: None, or increasing step indices at which to
@@ -69,14 +73,15 @@ class SamplingOptions:
 
     def __post_init__(self):
         samplers.check_sampler(self.sampler)
-        self._normalise("num_steps", validation.check_positive_int)
+        self._normalise("num_steps", validation.check_count)
         self._normalise("seed", lambda _, seed: validation.check_seed(seed))
         if self.batch_size is not None:
-            self._normalise("batch_size", validation.check_positive_int)
+            self._normalise("batch_size", validation.check_count)
         if self.guidance_scale is not None:
             scale = check_guidance_scale(self.guidance_scale)
             object.__setattr__(self, "guidance_scale", scale)
-        object.__setattr__(self, "clip_x0", bool(self.clip_x0))
+        self._normalise("clip_x0", validation.check_bool)
+        check_verbose(self.verbose)
 
     def _normalise(self, name, check):
         object.__setattr__(self, name, check(name, getattr(self, name)))
@@ -106,9 +111,13 @@ class SamplingOptions:
 def check_guidance_scale(guidance_scale, conditional=True):
     """Returns a classifier-free guidance scale (finite, >= 0) as a float;
     an unconditional model (`conditional` False) allows only 1."""
-    if not validation.is_finite_number(guidance_scale) or guidance_scale < 0:
+    if (
+        not validation.is_finite_number(guidance_scale)
+        or not 0 <= guidance_scale <= validation.FLOAT32_MAX
+    ):
         raise ValueError(
-            "`guidance_scale` must be a finite number >= 0. "
+            "`guidance_scale` must be a finite number >= 0 (a float32: "
+            f"at most {validation.FLOAT32_MAX:.4g}). "
             f"Received: guidance_scale={guidance_scale!r}"
         )
     if not conditional and guidance_scale != 1.0:
@@ -119,11 +128,24 @@ def check_guidance_scale(guidance_scale, conditional=True):
     return float(guidance_scale)
 
 
+def check_verbose(verbose):
+    """`verbose` of `generate`: `"auto"`, 0, 1 or 2 (Keras' values; 2 shows
+    no progress bar, as 0)."""
+    auto = isinstance(verbose, str) and verbose == "auto"
+    if not auto and not (
+        isinstance(verbose, numbers.Integral) and verbose in (0, 1, 2)
+    ):
+        raise ValueError(
+            '`verbose` must be "auto", 0, 1 or 2. '
+            f"Received: verbose={verbose!r}"
+        )
+
+
 def read_attention_steps(steps, num_steps):
     """`steps` of `generate_with_read_attention`: returns a tuple of
     increasing ints in `[0, num_steps)`; None gives up to 4 steps spread
     evenly from the first to the last."""
-    num_steps = validation.check_positive_int("num_steps", num_steps)
+    num_steps = validation.check_count("num_steps", num_steps)
     if steps is None:
         spread = np.linspace(0, num_steps - 1, min(4, num_steps))
         return tuple(sorted({int(round(s)) for s in spread}))

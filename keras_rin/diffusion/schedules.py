@@ -6,6 +6,7 @@ A schedule maps diffusion time `t` in [0, 1] to the noise level
 to 0 at `t = 1`. All arithmetic runs in float32 whatever the dtype policy.
 """
 
+import inspect
 import math
 
 import keras
@@ -167,25 +168,50 @@ SCHEDULES = {
 }
 
 
-def get(identifier):
+def get(identifier, name="schedule"):
     """Returns a schedule from a name, a config dict or an instance.
 
     Args:
         identifier: `"cosine"`, `"sigmoid"`, `"linear"`, a dict
             `{"name": ..., **kwargs}` or a `NoiseSchedule` instance.
+        name: the argument that `identifier` was given as, for errors
+            (e.g. `"sampling_schedule"`).
+
+    Raises:
+        ValueError: for an unknown schedule, a dict with arguments that
+            its schedule does not take, or a bad argument value.
     """
     if isinstance(identifier, NoiseSchedule):
         return identifier
     if isinstance(identifier, str) and identifier in SCHEDULES:
         return SCHEDULES[identifier]()
-    if isinstance(identifier, dict) and identifier.get("name") in SCHEDULES:
+    schedule_name = None
+    if isinstance(identifier, dict):
+        schedule_name = identifier.get("name")
+    if isinstance(schedule_name, str) and schedule_name in SCHEDULES:
         config = dict(identifier)
-        return SCHEDULES[config.pop("name")](**config)
+        cls = SCHEDULES[config.pop("name")]
+        _check_schedule_arguments(name, cls, config, identifier)
+        return cls(**config)
     raise ValueError(
-        f"Unknown noise schedule. Expected one of {sorted(SCHEDULES)}, a "
-        "dict with a `name` key, or a NoiseSchedule instance. "
-        f"Received: {identifier!r}"
+        f"Unknown noise schedule for `{name}`. Expected one of "
+        f"{sorted(SCHEDULES)}, a dict with a `name` key, or a NoiseSchedule "
+        f"instance. Received: {name}={identifier!r}"
     )
+
+
+def _check_schedule_arguments(name, cls, config, identifier):
+    accepted = [
+        parameter
+        for parameter in inspect.signature(cls.__init__).parameters
+        if parameter != "self"
+    ]
+    unknown = sorted(str(key) for key in config if key not in accepted)
+    if unknown:
+        raise ValueError(
+            f"`{name}`: the {cls.name!r} schedule takes the arguments "
+            f"{accepted}, not {unknown}. Received: {name}={identifier!r}"
+        )
 
 
 def serialize(schedule):

@@ -1,13 +1,16 @@
 """Checks of the data that users give a RIN diffusion model.
 
 `fit` and `evaluate` check in-memory arrays in full (shape, dtype, range,
-finiteness, label range) before they enter the compiled step, and a
-`tf.data.Dataset` by its element spec; `call` unpacks its inputs;
+finiteness, label range) before they enter the compiled step, and a stream
+(`tf.data.Dataset`, `PyDataset`, torch `DataLoader`, generator) by its
+first batch; `call` unpacks its inputs;
 `generate` checks its labels and the video model's context frames. Each
 check raises a `ValueError` that names the argument, what was expected and
 what was given. `model` is a `RINDiffusionModel`: its `data_key`,
 `data_axes`, `num_classes` and `backbone.data_shape` say what is expected.
 """
+
+import types
 
 import keras
 import numpy as np
@@ -20,12 +23,7 @@ def unpack_inputs(model, inputs):
     `{data_key: ..., "labels": ...}` or a tuple `(data, labels)`."""
     key = model.data_key
     if isinstance(inputs, dict):
-        unknown = set(inputs) - {key, "labels"}
-        if unknown or key not in inputs:
-            raise ValueError(
-                f"`inputs` as a dict must have the key '{key}' and "
-                f"optionally 'labels'. Received keys: {sorted(inputs)}"
-            )
+        _check_keys(model, "inputs", inputs)
         data, labels = inputs[key], inputs.get("labels")
     elif isinstance(inputs, (tuple, list)):
         if len(inputs) != 2:
@@ -57,12 +55,11 @@ def labels_into_inputs(model, data):
     None, sample_weight)`."""
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     if y is not None:
+        _check_labels_given_once(x, y)
         if isinstance(x, dict):
-            raise ValueError(
-                "Pass labels either inside `x` (as x['labels']) or as "
-                "`y`, not both."
-            )
-        x = {model.data_key: x, "labels": y}
+            x = {**x, "labels": y}
+        else:
+            x = {model.data_key: x, "labels": y}
     return keras.utils.pack_x_y_sample_weight(x, None, sample_weight)
 
 
@@ -76,29 +73,39 @@ def check_data_shape(model, name, shape):
 
 
 def check_training_data(model, x, y):
-    """Checks the data given to `fit` or `evaluate`: arrays in full, a
-    `tf.data.Dataset` by its element spec; other inputs pass as they are."""
+    """Checks the data given to `fit` or `evaluate` before Keras builds its
+    step, and returns `(x, y)` to use instead: labels given as a Python
+    list become a NumPy array, and a generator comes back with its first
+    batch put back in front.
+
+    Arrays are checked in full; a stream (`tf.data.Dataset`, `PyDataset`,
+    torch `DataLoader`, generator) by its first batch, as later batches
+    only exist once the step runs; other inputs pass as they are.
+    """
+    kind, first_batch, x = _peek_first_batch(x)
+    if kind is not None:
+        if first_batch is not None:
+            _check_first_batch(model, kind, first_batch)
+        return x, y
     if isinstance(x, dict):
-        x, y = x.get(model.data_key), x.get("labels", y)
-    if _is_array(x):
-        x = np.asarray(x)
-        check_data_shape(model, "x", x.shape)
-        validation.check_pixels("x", x)
-        if y is not None and _is_array(y):
-            validation.check_labels("y", y, model.num_classes, len(x))
-        elif y is None and model.num_classes:
-            raise ValueError(
-                "`y` (labels) is required: this model is "
-                f"class-conditional (num_classes={model.num_classes})."
-            )
-    elif hasattr(x, "element_spec"):
-        _check_dataset_spec(model, x.element_spec)
+        _check_keys(model, "x", x)
+        _check_labels_given_once(x, y)
+        if isinstance(x.get("labels"), (list, tuple)):
+            x = {**x, "labels": np.asarray(x["labels"])}
+        name = "x['labels']" if "labels" in x else "y"
+        _check_arrays(model, x[model.data_key], x.get("labels", y), name)
+        return x, y
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y)
+    _check_arrays(model, x, y)
+    return x, y
 
 
 def check_generate_labels(model, labels, num_examples):
     """Labels for `generate`: returns `(int32 labels or None,
     num_examples)`; a single label is repeated, and `num_examples` may be
-    None when labels are a list."""
+    None when labels are a list. Labels are integer class ids: floats
+    (even whole ones), bools and strings are refused."""
     if not model.num_classes:
         if labels is not None:
             raise ValueError(
@@ -111,14 +118,16 @@ def check_generate_labels(model, labels, num_examples):
             "`labels` are required: this model is class-conditional "
             f"(num_classes={model.num_classes})."
         )
-    labels = np.asarray(labels)
+    labels = validation.as_array("labels", labels)
+    if labels.ndim > 1 or (labels.ndim == 1 and not len(labels)):
+        raise ValueError(
+            "`labels` must be an int or a non-empty 1-D sequence of ints. "
+            f"Received shape {labels.shape}: labels="
+            f"{validation.preview(labels)}"
+        )
+    validation.check_label_dtype("labels", labels)
     if labels.ndim == 0:
         labels = np.full((num_examples or 1,), labels)
-    if labels.ndim != 1:
-        raise ValueError(
-            "`labels` must be an int or a 1-D sequence of ints. "
-            f"Received shape {labels.shape}"
-        )
     if num_examples is None:
         num_examples = len(labels)
     if len(labels) != num_examples:
@@ -153,24 +162,104 @@ def check_context_frames(model, context_frames):
     return validation.pixels_to_float32(context)
 
 
-def _check_dataset_spec(model, spec):
-    if isinstance(spec, tuple):
-        spec = spec[0]
-    if isinstance(spec, dict):
-        spec = spec.get(model.data_key)
-    shape = getattr(spec, "shape", None)
-    expected = tuple(model.backbone.data_shape)
-    if shape is None or len(shape) != len(expected) + 1:
-        return
-    got = tuple(shape[1:])
-    if any(
-        g is not None and g != e for g, e in zip(got, expected, strict=True)
-    ):
+def _check_keys(model, name, inputs):
+    key = model.data_key
+    if set(inputs) - {key, "labels"} or key not in inputs:
         raise ValueError(
-            f"Dataset {model.data_key} must have shape (batch, "
-            f"{_dims(expected)}) ({', '.join(model.data_axes)}). "
-            f"Received element shape {tuple(shape)}"
+            f"`{name}` as a dict must have the key '{key}' and optionally "
+            f"'labels'. Received keys: {sorted(inputs)}"
         )
+
+
+def _check_labels_given_once(x, y):
+    if y is not None and isinstance(x, dict) and "labels" in x:
+        raise ValueError(
+            "Pass labels either inside `x` (as x['labels']) or as `y`, "
+            "not both."
+        )
+
+
+def _check_arrays(model, data, labels, name="y"):
+    """Checks in-memory data in full, and its labels (`y`, or the
+    labels of a batch)."""
+    if not _is_array(data):
+        return
+    data = np.asarray(data)
+    check_data_shape(model, "x", data.shape)
+    if len(data) == 0:
+        raise ValueError(
+            f"`x` must hold at least one example. Received shape {data.shape}"
+        )
+    validation.check_pixels("x", data)
+    if labels is None and model.num_classes:
+        described = "`labels`" if name == "labels" else f"`{name}` (labels)"
+        raise ValueError(
+            f"{described} is required: this model is class-conditional "
+            f"(num_classes={model.num_classes})."
+        )
+    if labels is not None and not model.num_classes:
+        raise ValueError(
+            f"`{name}` must be None: this model is unconditional "
+            f"(num_classes=None). Received: {name} of shape "
+            f"{np.shape(labels)}"
+        )
+    if labels is not None and _is_array(labels):
+        validation.check_labels(name, labels, model.num_classes, len(data))
+
+
+def _peek_first_batch(x):
+    """`(kind, first batch, x)` of a stream, with a generator given back
+    with its first batch in front; the first batch is None for an empty
+    stream, and the kind None for data that is not a stream."""
+    if hasattr(x, "element_spec") and hasattr(x, "take"):
+        return "a tf.data.Dataset", next(iter(x.take(1)), None), x
+    if isinstance(x, keras.utils.PyDataset):
+        first = x[0] if x.num_batches != 0 else None
+        return "a keras.utils.PyDataset", first, x
+    if _is_torch_data_loader(x):
+        return "a torch DataLoader", next(iter(x), None), x
+    if isinstance(x, types.GeneratorType):
+        first = next(x, None)
+        return "a generator", first, _put_back(first, x)
+    return None, None, x
+
+
+def _put_back(first, rest):
+    if first is not None:
+        yield first
+    yield from rest
+
+
+def _is_torch_data_loader(x):
+    return any(
+        cls.__name__ == "DataLoader" and "torch.utils.data" in cls.__module__
+        for cls in type(x).__mro__
+    )
+
+
+def _check_first_batch(model, kind, batch):
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(batch)
+    try:
+        if isinstance(x, dict):
+            _check_keys(model, "batch", x)
+            _check_labels_given_once(x, y)
+            x, y = x[model.data_key], x.get("labels", y)
+        shape = tuple(np.shape(x))
+        if shape == tuple(model.backbone.data_shape):
+            raise ValueError(
+                f"it is a single example of shape {shape}, not a batch "
+                f"(batch, {_dims(shape)}): batch the data, e.g. "
+                "`dataset.batch(32)` for a tf.data.Dataset."
+            )
+        _check_arrays(model, np.asarray(x), _to_numpy(y), name="labels")
+    except ValueError as error:
+        raise ValueError(
+            f"The first batch of `x` ({kind}) is not valid: {error}"
+        ) from None
+
+
+def _to_numpy(value):
+    return None if value is None else np.asarray(value)
 
 
 def _is_array(value):

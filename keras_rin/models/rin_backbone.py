@@ -93,8 +93,11 @@ class RINBackbone(RINBackboneBase):
         dtype=None,
         **kwargs,
     ):
+        validation.check_keyword_arguments(
+            type(self).__name__, kwargs, rin_network.BASE_MODEL_ARGUMENTS
+        )
         network = rin_network.RINNetworkConfig.from_arguments(locals())
-        patch_size = validation.check_positive_int("patch_size", patch_size)
+        patch_size = validation.check_count("patch_size", patch_size)
         image_shape = rin_network.check_data_shape(
             "image_shape",
             image_shape,

@@ -1,5 +1,3 @@
-import math
-
 import keras
 from keras import ops
 
@@ -10,11 +8,14 @@ from keras_rin.diffusion import targets
 from keras_rin.models import data_checks
 from keras_rin.models.rin_backbone_base import RINBackboneBase
 from keras_rin.presets.preset_mixin import PresetMixin
+from keras_rin.utils import compiled_function
 from keras_rin.utils import ema
 from keras_rin.utils import validation
 
 
-class RINDiffusionModel(PresetMixin, keras.Model):
+class RINDiffusionModel(
+    PresetMixin, compiled_function.FailedStepRecoveryMixin, keras.Model
+):
     """What every RIN diffusion model shares: the training forward with
     latent self-conditioning and its loss (`call`, `compute_loss`), the
     sampler (`generate`), the EMA of the weights around `fit`, and the
@@ -83,11 +84,6 @@ class RINDiffusionModel(PresetMixin, keras.Model):
     data_rank = 3
     backbone_class_name = "RINBackbone"
 
-    data_key = "images"
-    data_axes = ("height", "width", "channels")
-    data_rank = 3
-    backbone_class_name = "RINBackbone"
-
     def __init__(
         self,
         backbone,
@@ -115,7 +111,7 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         input_scale = validation.check_positive_number(
             "input_scale", input_scale
         )
-        seed = validation.check_seed(seed)
+        seed = validation.check_seed(seed, maximum=validation.INT32_MAX)
         guidance_scale = sampling.check_guidance_scale(
             guidance_scale, bool(backbone.num_classes)
         )
@@ -129,8 +125,10 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         if train_schedule is None:
             train_schedule = schedules.SigmoidSchedule(-3.0, 3.0, 0.9)
         self.backbone = backbone
-        self.train_schedule = schedules.get(train_schedule)
-        self.sampling_schedule = schedules.get(sampling_schedule)
+        self.train_schedule = schedules.get(train_schedule, "train_schedule")
+        self.sampling_schedule = schedules.get(
+            sampling_schedule, "sampling_schedule"
+        )
         self.prediction_target = prediction_target
         self.self_conditioning_rate = self_conditioning_rate
         self.label_dropout_rate = label_dropout_rate
@@ -349,14 +347,25 @@ class RINDiffusionModel(PresetMixin, keras.Model):
         official RIN: with an optimizer built with `use_ema=True`, the model
         holds the EMA weights when `fit` returns (for sampling, evaluation
         and saving), and the next `fit` call continues training from the
-        raw weights, not from the EMA."""
-        data_checks.check_training_data(self, x, y)
+        raw weights, not from the EMA.
+
+        The data is checked before training starts: arrays in full (shape,
+        dtype, pixel range, label range); a `tf.data.Dataset`, a
+        `keras.utils.PyDataset`, a torch `DataLoader` or a generator by
+        its first batch only (a dataset is iterated once more for it).
+        Later batches of a stream are not checked, as they only exist once
+        training runs: pixels out of range there train silently, and
+        labels out of range give undefined class embeddings (PyTorch
+        raises). A `fit` that fails (bad data, an error or an interrupt in
+        a step) leaves the model usable: unchanged when no step ran, else
+        as if `fit` had ended after the last step that ran."""
+        x, y = data_checks.check_training_data(self, x, y)
         self._raw_weights.restore(self)
         with self._raw_weights.stash_when_fit_ends(self):
             return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        data_checks.check_training_data(self, x, y)
+        x, y = data_checks.check_training_data(self, x, y)
         return super().evaluate(x, y, *args, **kwargs)
 
     # ------------------------------------------------------------------
@@ -450,16 +459,7 @@ def _check_elastic_latents(backbone, counts, probabilities):
         )
     if probabilities is None:
         probabilities = [1.0 / len(checked)] * len(checked)
-    probabilities = [float(p) for p in probabilities]
-    if (
-        len(probabilities) != len(checked)
-        or any(not math.isfinite(p) or p < 0 for p in probabilities)
-        or not math.isclose(sum(probabilities), 1.0, abs_tol=1e-6)
-    ):
-        raise ValueError(
-            "`elastic_latent_probabilities` must hold one non-negative "
-            "probability per count, adding up to 1. Received: "
-            f"elastic_latent_probabilities={probabilities!r} for "
-            f"elastic_latent_counts={counts!r}"
-        )
+    probabilities = validation.check_probabilities(
+        "elastic_latent_probabilities", probabilities, len(checked)
+    )
     return checked, probabilities

@@ -104,9 +104,11 @@ class RINImageGenerator(RINDiffusionModel):
             num_images: int, number of images. For a class-conditional model
                 it may be omitted when `labels` is a list, or given with a
                 single int label to repeat it.
-            labels: int or sequence of ints in `[0, num_classes)`; required
-                for a class-conditional model, not allowed otherwise.
-            num_steps: int, number of sampling steps.
+            labels: int or sequence of ints in `[0, num_classes)` (an
+                integer dtype: floats, even whole ones, and bools are
+                refused); required for a class-conditional model, not
+                allowed otherwise.
+            num_steps: int in `[1, 2**31 - 1]`, number of sampling steps.
             sampler: `"ddpm"` (ancestral) or `"ddim"` (deterministic).
             seed: int or None. Equal seeds give equal images; None draws a
                 seed from NumPy's global generator.
@@ -118,7 +120,8 @@ class RINImageGenerator(RINDiffusionModel):
                 None uses the model's `guidance_scale` (1 unless the preset
                 says otherwise).
             clip_x0: bool, clip the clean-image estimate at each step.
-            verbose: `"auto"`, 0 or 1: show a progress bar.
+            verbose: `"auto"`, 0, 1 or 2: show a progress bar (`"auto"`,
+                1) or not.
             compute_schedule: None (all latents at every step, the
                 default), or `(fraction, num_active_latents)` pairs over
                 the steps from the noisiest on, fractions adding up to 1,
@@ -195,7 +198,7 @@ class RINImageGenerator(RINDiffusionModel):
 
     def _generate_images(self, num_images, labels, options):
         if num_images is not None:
-            num_images = validation.check_positive_int("num_images", num_images)
+            num_images = validation.check_count("num_images", num_images)
         labels, num_images = data_checks.check_generate_labels(
             self, labels, num_images
         )

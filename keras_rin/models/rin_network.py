@@ -50,9 +50,9 @@ class RINNetworkConfig:
 
     def __post_init__(self):
         for name in _POSITIVE_INTS:
-            self._normalise(name, validation.check_positive_int)
+            self._normalise(name, validation.check_count)
         if self.num_classes is not None:
-            self._normalise("num_classes", validation.check_positive_int)
+            self._normalise("num_classes", validation.check_count)
         self._normalise("dropout_rate", validation.check_rate)
         self._normalise("drop_path_rate", validation.check_rate)
         self._normalise("time_scaling", validation.check_positive_number)
@@ -119,6 +119,10 @@ class RINNetworkConfig:
         """The width of read and write attention, `min(dim_x, dim_z)`."""
         return min(self.latent_dim, self.interface_dim)
 
+
+# The base model arguments a backbone takes in `**kwargs` (Keras'
+# functional models drop any other in silence).
+BASE_MODEL_ARGUMENTS = ("name", "trainable")
 
 _POSITIVE_INTS = (
     "num_latents",
@@ -272,11 +276,14 @@ def check_data_shape(name, shape, axes, divisors, patch_description):
     if (
         not isinstance(shape, tuple)
         or len(shape) != len(axes)
-        or not all(validation.is_int(d) and d > 0 for d in shape)
+        or not all(
+            validation.is_int(d) and 0 < d <= validation.INT32_MAX
+            for d in shape
+        )
     ):
         raise ValueError(
-            f"`{name}` must be ({', '.join(axes)}) of positive integers. "
-            f"Received: {name}={shape}"
+            f"`{name}` must be a tuple ({', '.join(axes)}) of positive "
+            f"integers (int32). Received: {name}={shape!r}"
         )
     shape = tuple(int(d) for d in shape)
     for axis, divisor in divisors.items():

@@ -97,9 +97,12 @@ class RINVideoBackbone(RINBackboneBase):
         dtype=None,
         **kwargs,
     ):
+        validation.check_keyword_arguments(
+            type(self).__name__, kwargs, rin_network.BASE_MODEL_ARGUMENTS
+        )
         network = rin_network.RINNetworkConfig.from_arguments(locals())
-        patch_size = validation.check_positive_int("patch_size", patch_size)
-        frames_per_patch = validation.check_positive_int(
+        patch_size = validation.check_count("patch_size", patch_size)
+        frames_per_patch = validation.check_count(
             "frames_per_patch", frames_per_patch
         )
         video_shape = rin_network.check_data_shape(

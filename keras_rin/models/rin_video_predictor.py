@@ -92,7 +92,7 @@ class RINVideoPredictor(RINDiffusionModel):
 
     def __init__(self, backbone, num_context_frames, **kwargs):
         super().__init__(backbone, **kwargs)
-        num_context_frames = validation.check_positive_int(
+        num_context_frames = validation.check_count(
             "num_context_frames", num_context_frames
         )
         num_frames = backbone.video_shape[0]
@@ -144,9 +144,10 @@ class RINVideoPredictor(RINDiffusionModel):
             context_frames: float `(num_clips, num_context_frames, height,
                 width, channels)` in [0, 1], or uint8 in [0, 255]. A single
                 clip may be given without the batch axis.
-            labels: int or sequence of ints in `[0, num_classes)`; required
-                for a class-conditional model, not allowed otherwise.
-            num_steps: int, number of sampling steps.
+            labels: int or sequence of ints in `[0, num_classes)` (an
+                integer dtype: floats and bools are refused); required for
+                a class-conditional model, not allowed otherwise.
+            num_steps: int in `[1, 2**31 - 1]`, number of sampling steps.
             sampler: `"ddpm"` (ancestral) or `"ddim"` (deterministic).
             seed: int or None. Equal seeds give equal clips; None draws a
                 seed from NumPy's global generator.
@@ -155,7 +156,8 @@ class RINVideoPredictor(RINDiffusionModel):
             guidance_scale: float >= 0, classifier-free guidance weight; 1
                 means no guidance. None uses the model's `guidance_scale`.
             clip_x0: bool, clip the clean-frame estimate at each step.
-            verbose: `"auto"`, 0 or 1: show a progress bar.
+            verbose: `"auto"`, 0, 1 or 2: show a progress bar (`"auto"`,
+                1) or not.
             compute_schedule: None (all latents at every step, the
                 default), or `(fraction, num_active_latents)` pairs over
                 the steps from the noisiest on, fractions adding up to 1,

@@ -10,8 +10,15 @@ import json
 import os
 
 import keras
+import numpy as np
 
 from keras_rin.presets import registry
+from keras_rin.utils import files
+from keras_rin.utils import validation
+
+# A preset loads only objects of these packages: anything else would make
+# Keras import (and run) another package's code.
+_TRUSTED_PACKAGES = ("keras", "keras_rin")
 
 _HANDLE_FORMS = (
     "a built-in name, a local preset directory, hf://<org>/<name> or "
@@ -27,8 +34,9 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
             directory, `hf://<org>/<name>` (needs `huggingface_hub`) or
             `kaggle://<owner>/<model>/keras/<variation>` (needs `kagglehub`).
         cls: the expected model class, or None for any.
-        load_weights: bool. False, or a preset without weights, gives a
-            randomly initialised model of the preset's configuration.
+        load_weights: bool (a real one). False, or a preset without
+            weights, gives a randomly initialised model of the preset's
+            configuration.
         **overrides: model config entries to replace (e.g.
             `sampling_schedule="linear"`). `dtype` (e.g.
             `"mixed_bfloat16"`) sets the dtype policy of the backbone too:
@@ -36,13 +44,20 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
 
     Returns:
         The model.
+
+    Raises:
+        ValueError: naming the handle, when the preset cannot be found or
+            downloaded, is not a keras-rin preset, or its files are
+            damaged. Only keras and keras-rin objects are loaded, in Keras'
+            safe mode: a preset never runs code of its own.
     """
+    load_weights = validation.check_bool("load_weights", load_weights)
     directory, config = read_preset(handle, cls)
     if overrides.get("dtype") is not None:
         config = _with_backbone_dtype(config, overrides["dtype"])
     if overrides:
         config = dict(config, config={**config["config"], **overrides})
-    model = keras.saving.deserialize_keras_object(config)
+    model = _deserialize(handle, directory, config, cls)
     weights = os.path.join(directory, registry.WEIGHTS_FILE)
     if load_weights and os.path.isfile(weights):
         _load_weights(handle, model, weights, cls)
@@ -59,6 +74,20 @@ def _with_backbone_dtype(config, dtype):
         )
         model_config["backbone"] = backbone
     return dict(config, config=model_config)
+
+
+def _deserialize(handle, directory, config, cls):
+    """The model of a checked config. Keras reports a config that does not
+    build as a `TypeError` holding the whole config; the cause comes last.
+    Our own checks raise `ValueError`s that name the argument: they pass."""
+    try:
+        return keras.saving.deserialize_keras_object(config, safe_mode=True)
+    except TypeError as error:
+        cause = str(error).split("Exception encountered:")[-1].strip()
+        path = os.path.join(directory, registry.CONFIG_FILE)
+        raise preset_error(
+            handle, f"{path} does not build a model: {cause}", cls
+        ) from error
 
 
 def read_preset(handle, cls=None):
@@ -98,6 +127,7 @@ def resolve_handle(handle, cls=None):
     builtin = registry.builtin_presets()
     if handle in builtin:
         return builtin[handle]
+    files.restore_interrupted_publish(handle)
     if os.path.isdir(handle):
         return handle
     raise preset_error(handle, "no such preset or directory", cls)
@@ -134,7 +164,115 @@ def _read_config(handle, directory, cls):
             f"it holds a {config['class_name']}, not a {cls.__name__}",
             cls,
         )
+    _check_trusted_config(handle, path, config, cls)
     return config
+
+
+def _check_trusted_config(handle, path, config, cls):
+    """Refuses a config that is not a keras-rin model before Keras reads
+    it: every serialised object must come from keras or keras_rin under
+    the registered name of its class; the model must be a keras-rin
+    diffusion model (of `cls`) with its config and a keras-rin backbone."""
+    from keras_rin.models.rin_backbone_base import RINBackboneBase
+    from keras_rin.models.rin_diffusion_model import RINDiffusionModel
+
+    _check_serialised_objects(handle, path, config, cls)
+    model_class = _registered_class(
+        handle, path, (config, "model"), RINDiffusionModel, cls
+    )
+    if cls is not None and not issubclass(model_class, cls):
+        raise preset_error(
+            handle,
+            f"it holds a {model_class.__name__}, not a {cls.__name__}",
+            cls,
+        )
+    model_config = config.get("config")
+    if not isinstance(model_config, dict):
+        raise preset_error(
+            handle, f"{path} holds no model config (its 'config' entry)", cls
+        )
+    backbone = model_config.get("backbone")
+    if not isinstance(backbone, dict) or not isinstance(
+        backbone.get("config"), dict
+    ):
+        raise preset_error(
+            handle,
+            f"{path} holds no backbone (the model config's 'backbone' "
+            "entry with its 'config')",
+            cls,
+        )
+    _registered_class(
+        handle, path, (backbone, "backbone"), RINBackboneBase, cls
+    )
+
+
+def _check_serialised_objects(handle, path, value, cls):
+    """Walks a config: each serialised object (a dict with a
+    `class_name`) must be of a trusted package, not a lambda, and its
+    registered name must end with its class name."""
+    if isinstance(value, list):
+        for item in value:
+            _check_serialised_objects(handle, path, item, cls)
+    if not isinstance(value, dict):
+        return
+    if "class_name" in value:
+        problem = _untrusted_object_problem(value)
+        if problem:
+            raise preset_error(
+                handle,
+                f"{path} is not a keras-rin preset: {problem} (a preset "
+                "loads only keras and keras_rin objects and runs no code "
+                "of its own)",
+                cls,
+            )
+    for item in value.values():
+        _check_serialised_objects(handle, path, item, cls)
+
+
+def _untrusted_object_problem(entry):
+    """What makes a serialised object untrusted, or None."""
+    class_name = entry.get("class_name")
+    module = entry.get("module")
+    registered_name = entry.get("registered_name")
+    if class_name == "__lambda__":
+        return "it holds a lambda (Python code)"
+    if module is not None and not (
+        isinstance(module, str)
+        and any(
+            module == package or module.startswith(package + ".")
+            for package in _TRUSTED_PACKAGES
+        )
+    ):
+        return f"{class_name!r} comes from module {module!r}"
+    if registered_name is not None and (
+        not isinstance(registered_name, str)
+        or registered_name.split(">")[-1] != class_name
+    ):
+        return (
+            f"its class_name {class_name!r} does not match its "
+            f"registered_name {registered_name!r}"
+        )
+    return None
+
+
+def _registered_class(handle, path, entry_and_kind, base, cls):
+    """The class that a serialised object's registered name loads; it must
+    be a subclass of `base`. `entry_and_kind`: the object's config and
+    what it is (`"model"`, `"backbone"`), for the message."""
+    entry, kind = entry_and_kind
+    registered_name = entry.get("registered_name")
+    found = None
+    if isinstance(registered_name, str):
+        found = keras.saving.get_registered_object(registered_name)
+    if not (isinstance(found, type) and issubclass(found, base)):
+        raise preset_error(
+            handle,
+            f"{path} is not a keras-rin preset: its {kind} is a "
+            f"{entry.get('class_name')!r} registered as "
+            f"{registered_name!r}, not a keras-rin {kind}",
+            cls,
+        )
+    return found
 
 
 def _load_weights(handle, model, path, cls):
@@ -154,6 +292,18 @@ def _load_weights(handle, model, path, cls):
         raise preset_error(
             handle, f"loading {path} failed: {error}", cls
         ) from error
+    damaged = [
+        w.path
+        for w in model.weights
+        if not np.all(np.isfinite(keras.ops.convert_to_numpy(w)))
+    ]
+    if damaged:
+        raise preset_error(
+            handle,
+            f"{path} is damaged: it holds non-finite values (NaN or inf) "
+            f"in {len(damaged)} arrays, e.g. {damaged[0]}",
+            cls,
+        )
 
 
 def _weights_file_shapes(handle, path, cls):
@@ -168,7 +318,7 @@ def _weights_file_shapes(handle, path, cls):
     try:
         with h5py.File(path, "r") as file:
             file.visititems(collect)
-    except OSError as error:
+    except (OSError, RuntimeError, ValueError, KeyError) as error:
         raise preset_error(
             handle, f"{path} is corrupt or not an HDF5 file ({error})", cls
         ) from error
@@ -186,7 +336,12 @@ def _download_huggingface(handle, cls):
             f"Loading {handle!r} needs huggingface_hub: "
             "pip install 'keras-rin[hub]'"
         ) from error
-    return huggingface_hub.snapshot_download(repo_id=repo_id)
+    return _download(
+        handle,
+        cls,
+        "the Hugging Face Hub",
+        lambda: huggingface_hub.snapshot_download(repo_id=repo_id),
+    )
 
 
 def _download_kaggle(handle, cls):
@@ -201,4 +356,22 @@ def _download_kaggle(handle, cls):
         raise ImportError(
             f"Loading {handle!r} needs kagglehub: pip install 'keras-rin[hub]'"
         ) from error
-    return kagglehub.model_download(kaggle_handle)
+    return _download(
+        handle, cls, "Kaggle", lambda: kagglehub.model_download(kaggle_handle)
+    )
+
+
+def _download(handle, cls, hub, download):
+    """Runs a hub library's `download()`; its many error types (no
+    network, not in the cache, no such repository) become one error that
+    names the handle."""
+    try:
+        return download()
+    except Exception as error:
+        raise preset_error(
+            handle,
+            f"downloading it from {hub} failed: the network or {hub} is "
+            "unavailable and the local cache does not hold it, or it does "
+            f"not exist ({type(error).__name__}: {error})",
+            cls,
+        ) from error

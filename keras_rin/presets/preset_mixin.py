@@ -54,5 +54,17 @@ class PresetMixin:
             preset_dir: str, the directory to create or replace.
             description: str or None, a one-line description stored in
                 `metadata.json`.
+
+        Raises:
+            ValueError: when `preset_dir` is not a path.
+            OSError: when the disk has no room for the weights; the old
+                preset is kept.
+
+        Example:
+        ```python
+        model.save_to_preset("presets/my_rin", "RIN on my images")
+        model = keras_rin.RINImageGenerator.from_preset("presets/my_rin")
+        ```
         """
+        preset_saving.check_path_argument("preset_dir", preset_dir)
         preset_saving.save_preset(self, preset_dir, description)

@@ -8,11 +8,12 @@ import datetime
 import json
 import os
 import shutil
-import tempfile
+import warnings
 
 import keras
 
 from keras_rin.presets import registry
+from keras_rin.utils import files
 from keras_rin.utils import flops
 from keras_rin.version import __version__
 
@@ -26,29 +27,38 @@ PRESET_FILES = (
 def save_preset(model, directory, description=None):
     """Writes `model` to `directory` as a preset, atomically.
 
-    Everything is written to a temporary directory next to the target and
-    renamed into place at the end, so an interrupted save leaves either the
-    previous preset or none, never a half-written one. Files of an existing
-    preset other than the preset files (a model card, sample images) are
-    kept.
+    Everything is written to a hidden staging directory next to the target
+    and renamed into place at the end, so an interrupted save leaves either
+    the previous preset or the new one, never a half-written one (see
+    `keras_rin.utils.files`; stale staging directories of killed saves are
+    removed by the next save or load of the preset). Regular files of an
+    existing preset other than the preset files (a model card, sample
+    images) are kept; symbolic links among them are left out, with a
+    warning: a preset is uploaded as it is, and a link would either break
+    or carry the content of a file outside the preset.
 
     Args:
         model: the model to save (a `RINImageGenerator`, ...).
         directory: str, the preset directory to create or replace.
         description: str or None, a one-line description for
             `metadata.json` (kept from the existing preset when None).
+
+    Raises:
+        OSError: when the disk has no room for the weights (or they would
+            pass the process' file-size limit); the old preset is kept.
     """
+    check_path_argument("directory", directory)
     directory = os.path.abspath(os.fspath(directory))
+    files.restore_interrupted_publish(directory)
     _check_replaceable(directory)
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(
-        prefix=f".{os.path.basename(directory)}.partial-", dir=parent
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
+    files.check_room(
+        os.path.dirname(directory),
+        files.expected_weights_file_size(model.weights),
+        f"the preset {directory}",
     )
+    staging = files.make_staging_directory(directory)
     try:
-        # mkdtemp makes a private (0700) directory; a preset gets the
-        # permissions of any new directory.
-        os.chmod(staging, 0o777 & ~_current_umask())
         _copy_extra_files(directory, staging)
         old_metadata = registry.read_metadata(directory)
         if description is None:
@@ -62,10 +72,20 @@ def save_preset(model, directory, description=None):
         _save_model_weights(
             model, config, os.path.join(staging, registry.WEIGHTS_FILE)
         )
-        _swap_into_place(staging, directory)
+        files.publish_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def check_path_argument(name, value):
+    """Raises a `ValueError` naming the argument `name` unless `value` is
+    a path (a string or an `os.PathLike`)."""
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise ValueError(
+            f"`{name}` must be a path string (a directory to create or "
+            f"replace). Received: {name}={value!r}"
+        )
 
 
 def model_config(model):
@@ -84,7 +104,7 @@ def _save_model_weights(model, config, path):
         copy = keras.saving.deserialize_keras_object(config)
         copy.set_weights(model.get_weights())
         model = copy
-    model.save_weights(path)
+    files.save_weights_file(model, path)
 
 
 def preset_metadata(model, description=""):
@@ -126,28 +146,34 @@ def _copy_extra_files(directory, staging):
             continue
         source = os.path.join(directory, name)
         target = os.path.join(staging, name)
+        if _is_link_left_out(source):
+            continue
         if os.path.isdir(source):
-            shutil.copytree(source, target)
+            shutil.copytree(source, target, ignore=_ignore_links)
         else:
             shutil.copy2(source, target)
 
 
-def _swap_into_place(staging, directory):
-    if not os.path.exists(directory):
-        os.rename(staging, directory)
-        return
-    # A directory cannot be renamed over a non-empty one: move the old
-    # preset aside first, so a complete preset is always at one of the two.
-    retired = staging + ".old"
-    os.rename(directory, retired)
-    os.rename(staging, directory)
-    shutil.rmtree(retired, ignore_errors=True)
+def _ignore_links(directory, names):
+    return [
+        name
+        for name in names
+        if _is_link_left_out(os.path.join(directory, name))
+    ]
 
 
-def _current_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _is_link_left_out(path):
+    if os.path.islink(path) or not (
+        os.path.isfile(path) or os.path.isdir(path)
+    ):
+        warnings.warn(
+            f"Not carrying {path} over to the new preset: it is a symbolic "
+            "link or not a regular file, and a preset holds only regular "
+            "files (its content may lie outside the preset).",
+            stacklevel=4,
+        )
+        return True
+    return False
 
 
 def _write_json(path, content):

@@ -1,9 +1,10 @@
-"""Compiles an inference-only function of a model for the current backend.
+"""What in keras-rin knows the backends apart: the compiled inference
+function of a model, and what a failed compiled step leaves behind.
 
-This is the one place in keras-rin that knows the backends apart, as
-Keras' own trainers do: JAX gets `jax.jit` over the model's variables
+As Keras' own trainers do, JAX gets `jax.jit` over the model's variables
 (stateless), TensorFlow a `tf.function`, PyTorch eager execution without
-autograd. Model code stays in `keras.ops`.
+autograd. `FailedStepRecoveryMixin` gives a model back its state when a
+train, test or predict step raises. Model code stays in `keras.ops`.
 """
 
 import keras
@@ -69,3 +70,83 @@ def _torch_function(fn):
             return fn(*args)
 
     return call
+
+
+class FailedStepRecoveryMixin:
+    """Mixin for a `keras.Model`: a train, test or predict step that raises
+    (bad data, an interrupt) leaves the model as usable as before.
+
+    Without it, JAX's `fit`, `evaluate` and `predict` take the variables'
+    values out of the variables (into the state they hand the compiled
+    step) and put them back only from a step's result, so an error in the
+    first step leaves every variable empty. On TensorFlow, a `tf.function`
+    whose first trace failed may not create variables when traced again.
+    The step functions that Keras makes are wrapped so that an error gives
+    the JAX state back, and drops a TensorFlow function that never ran
+    (see `_guard`).
+    """
+
+    def make_train_function(self, force=False):
+        super().make_train_function(force)
+        return _guard(self, "train_function", _TRAIN_STATE)
+
+    def make_test_function(self, force=False):
+        super().make_test_function(force)
+        return _guard(self, "test_function", _TEST_STATE)
+
+    def make_predict_function(self, force=False):
+        super().make_predict_function(force)
+        return _guard(self, "predict_function", _PREDICT_STATE)
+
+
+# The groups of variables in the state that Keras' JAX trainer hands each
+# step function, in order (see `JAXTrainer._get_jax_state`).
+_TRAIN_STATE = ("trainable", "non_trainable", "optimizer", "metrics")
+_TEST_STATE = ("trainable", "non_trainable", "metrics")
+_PREDICT_STATE = ("trainable", "non_trainable")
+
+
+def _guard(model, attribute, state_groups):
+    """Wraps `model.<attribute>` (once) so that when it raises, the JAX
+    state it was given goes back into the variables and, on TensorFlow,
+    a function that never ran is dropped for a fresh one (it may not
+    create its variables on a later call)."""
+    function = getattr(model, attribute, None)
+    if function is None or getattr(function, "_recovers", False):
+        return function
+    backend = keras.config.backend()
+    ran = False
+
+    def guarded(*args):
+        nonlocal ran
+        try:
+            outputs = function(*args)
+        except BaseException:
+            if backend == "jax":
+                _give_back_jax_state(model, state_groups, args[0])
+            elif backend == "tensorflow" and not ran:
+                setattr(model, attribute, None)
+            raise
+        ran = True
+        return outputs
+
+    guarded._recovers = True
+    setattr(model, attribute, guarded)
+    return guarded
+
+
+def _give_back_jax_state(model, state_groups, state):
+    variables = {
+        "trainable": model.trainable_variables,
+        "non_trainable": model.non_trainable_variables,
+        "optimizer": getattr(model.optimizer, "variables", []),
+        "metrics": model.metrics_variables,
+    }
+    for group, values in zip(state_groups, state, strict=False):
+        if len(values) != len(variables[group]):
+            continue  # not the state this module knows: leave it to Keras
+        for variable, value in zip(variables[group], values, strict=True):
+            # A buffer donated to a step that ran is gone: Keras itself
+            # puts back the newest state of the steps that ran.
+            if not getattr(value, "is_deleted", lambda: False)():
+                variable.assign(value)

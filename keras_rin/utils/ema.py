@@ -46,9 +46,11 @@ class RawWeights:
 
         def stash_then_finalize(variables):
             averages = ema_variables(optimizer)
+            # Without an update (a `fit` that failed in its first step)
+            # the averages hold no weights: keep the weights as they are.
             if averages is not None:
                 self._raw, self._averages = snapshot(variables), averages
-            finalize(variables)
+                finalize(variables)
 
         optimizer.finalize_variable_values = stash_then_finalize
         try:

@@ -4,7 +4,9 @@ Every check raises a `ValueError` in Keras' form: it names the argument,
 says what was expected and shows what was given. Integer checks accept
 Python and NumPy integers (never booleans) and return a Python `int`, so
 that checked values serialise to JSON in a config; number checks likewise
-return a Python `float`.
+return a Python `float`. Counts (sizes, steps, examples) must fit an int32:
+compiled loops and shapes count in int32, where a larger value would wrap
+around or overflow.
 """
 
 import math
@@ -14,6 +16,12 @@ import numpy as np
 
 # Float pixels may overshoot [0, 1] by this much (resampling, rounding).
 PIXEL_TOLERANCE = 1e-3
+
+# The largest count that compiled loops and shapes hold (int32), and the
+# largest seed that every backend's `keras.random.SeedGenerator` takes.
+INT32_MAX = 2**31 - 1
+# The largest float that the compiled loops (float32) hold.
+FLOAT32_MAX = float(np.finfo("float32").max)
 
 
 def is_int(value):
@@ -42,18 +50,38 @@ def check_positive_int(name, value):
     return check_int(name, value, minimum=1)
 
 
+def check_count(name, value):
+    """Returns a count (a size, a number of steps or examples) as an `int`
+    in `[1, 2**31 - 1]`: compiled loops and shapes count in int32."""
+    return check_int(name, value, minimum=1, maximum=INT32_MAX)
+
+
+def check_bool(name, value):
+    """Returns `value` as a `bool` after checking it is a Python or NumPy
+    bool (not a string, a number or None: `"False"` is truthy)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(
+            f"`{name}` must be a bool (True or False). "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    return bool(value)
+
+
 def check_non_negative_int(name, value):
     return check_int(name, value, minimum=0)
 
 
-def check_seed(seed, name="seed", allow_none=True):
-    """Returns a seed as an `int` >= 0, or None where allowed."""
+def check_seed(seed, name="seed", allow_none=True, maximum=None):
+    """Returns a seed as an `int` >= 0 (and <= `maximum` if given; a seed
+    of a `keras.random.SeedGenerator` must be <= `INT32_MAX` to work on
+    every backend), or None where allowed."""
     if seed is None and allow_none:
         return None
-    if not is_int(seed) or seed < 0:
+    if not is_int(seed) or seed < 0 or (maximum is not None and seed > maximum):
         alternative = " or None" if allow_none else ""
+        bound = "" if maximum is None else f" and <= {_bound(maximum)}"
         raise ValueError(
-            f"`{name}` must be an int >= 0{alternative}. "
+            f"`{name}` must be an int >= 0{bound}{alternative}. "
             f"Received: {name}={seed!r}"
         )
     return int(seed)
@@ -89,6 +117,35 @@ def check_positive_number(name, value):
             f"`{name}` must be a finite number > 0. Received: {name}={value!r}"
         )
     return float(value)
+
+
+def check_probabilities(name, values, length):
+    """Returns `length` probabilities (finite numbers >= 0 adding up to 1)
+    as a list of floats."""
+    valid = (
+        not isinstance(values, (str, bytes, dict))
+        and hasattr(values, "__len__")
+        and len(values) == length
+        and all(is_finite_number(p) and p >= 0 for p in values)
+        and math.isclose(sum(values), 1.0, abs_tol=1e-6)
+    )
+    if not valid:
+        raise ValueError(
+            f"`{name}` must hold {length} numbers >= 0 adding up to 1. "
+            f"Received: {name}={preview(values)}"
+        )
+    return [float(p) for p in values]
+
+
+def check_keyword_arguments(owner, kwargs, allowed):
+    """Refuses keyword arguments outside `allowed` (a misspelt optional
+    argument would otherwise be dropped in silence), as Keras does."""
+    unknown = {key: kwargs[key] for key in kwargs if key not in allowed}
+    if unknown:
+        raise ValueError(
+            f"Unrecognized keyword arguments passed to {owner}: {unknown}. "
+            f"Accepted besides the documented ones: {sorted(allowed)}"
+        )
 
 
 def check_divisible(name, value, divisor_name, divisor):
@@ -149,21 +206,42 @@ def pixels_to_float32(pixels):
     return pixels.astype("float32", copy=False)
 
 
+def as_array(name, value):
+    """`value` as a NumPy array; a ragged sequence or anything else NumPy
+    cannot take raises a `ValueError` that names the argument."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`{name}` must be an array or a (nested) sequence of numbers. "
+            f"Received: {name}={preview(value)} ({error})"
+        ) from error
+
+
+def check_label_dtype(name, labels):
+    """Checks that a NumPy array of labels has an integer dtype: floats
+    (integral ones too), bools, strings and objects are not class ids."""
+    if labels.dtype.kind not in "iu":
+        raise ValueError(
+            f"`{name}` must hold integer class ids (an integer dtype; "
+            "floats, bools and strings are refused). Received dtype "
+            f"{labels.dtype}: {name}={preview(labels)}"
+        )
+
+
 def check_labels(name, labels, num_classes, expected_length):
-    """Checks a 1-D array of class ids in `[0, num_classes)`."""
-    labels = np.asarray(labels)
+    """Checks a 1-D array of integer class ids in `[0, num_classes)`.
+
+    Only integer dtypes are class ids: float labels are refused even when
+    their values are whole (`[1.0, 2.0]`), and so are bools.
+    """
+    labels = as_array(name, labels)
     if labels.ndim != 1 or len(labels) != expected_length:
         raise ValueError(
             f"`{name}` must be a 1-D array of {expected_length} class ids. "
             f"Received shape {labels.shape}"
         )
-    if not np.issubdtype(labels.dtype, np.integer) and (
-        not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels))
-    ):
-        raise ValueError(
-            f"`{name}` must hold integer class ids. Received dtype "
-            f"{labels.dtype} with non-integer values"
-        )
+    check_label_dtype(name, labels)
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"`{name}` must be in [0, {num_classes}) (num_classes="
@@ -182,13 +260,25 @@ def is_finite_number(value):
     )
 
 
+def preview(value, limit=80):
+    """`repr(value)`, cut to about `limit` characters for messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bound(value):
+    return "2**31 - 1" if value == INT32_MAX else str(value)
+
+
 def _int_description(minimum, maximum):
     if minimum == 1 and maximum is None:
         return "a positive integer"
+    if minimum == 1 and maximum == INT32_MAX:
+        return "a positive integer in [1, 2**31 - 1] (an int32 count)"
     if minimum is not None and maximum is not None:
-        return f"an integer in [{minimum}, {maximum}]"
+        return f"an integer in [{minimum}, {_bound(maximum)}]"
     if minimum is not None:
         return f"an integer >= {minimum}"
     if maximum is not None:
-        return f"an integer <= {maximum}"
+        return f"an integer <= {_bound(maximum)}"
     return "an integer"

@@ -332,7 +332,8 @@ def test_bad_dataset_shape_raises(untrained):
     dataset = tf.data.Dataset.from_tensor_slices(
         (np.zeros((4, 8, 8, 3), "float32"), np.zeros((4,), "int32"))
     ).batch(2)
-    with pytest.raises(ValueError, match="Dataset images must have shape"):
+    match = r"first batch of `x`.*must have shape \(batch, 8, 8, 1\)"
+    with pytest.raises(ValueError, match=match):
         untrained.fit(dataset, epochs=1, verbose=0)
 
 

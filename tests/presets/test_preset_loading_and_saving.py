@@ -9,6 +9,7 @@ import pytest
 
 import keras_rin
 from keras_rin.presets import preset_loading
+from keras_rin.utils import files
 from tests.helpers import tiny_backbone
 
 
@@ -267,3 +268,85 @@ def test_read_backbone_config_without_building():
     assert config["latent_dim"] == 512
     with pytest.raises(ValueError, match="no_such_preset"):
         keras_rin.presets.read_backbone_config("no_such_preset")
+
+
+def test_a_preset_dir_that_is_not_a_path_is_rejected():
+    with pytest.raises(ValueError, match="`preset_dir` must be a path") as e:
+        tiny_generator().save_to_preset(123)
+    assert "Received: preset_dir=123" in str(e.value)
+
+
+def test_resaving_does_not_follow_symbolic_links(saved_preset, tmp_path):
+    model, directory = saved_preset
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for upload")
+    os.symlink(secret, os.path.join(directory, "README.md"))
+    os.makedirs(os.path.join(directory, "samples"))
+    os.symlink(secret, os.path.join(directory, "samples", "grid.png"))
+    with pytest.warns(UserWarning, match="symbolic link"):
+        model.save_to_preset(directory)
+    assert sorted(os.listdir(directory)) == [
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+        "samples",
+    ]
+    assert os.listdir(os.path.join(directory, "samples")) == []
+
+
+def test_a_full_disk_raises_and_keeps_the_old_preset(saved_preset, monkeypatch):
+    model, directory = saved_preset
+    usage = types.SimpleNamespace(total=10**9, used=10**9, free=1000)
+    monkeypatch.setattr("shutil.disk_usage", lambda path: usage)
+    with pytest.raises(OSError, match="Not enough free disk space") as error:
+        tiny_generator(latent_dim=48).save_to_preset(directory)
+    assert directory in str(error.value)
+    assert os.listdir(os.path.dirname(directory)) == ["tiny"]
+    assert weights_equal(
+        keras_rin.RINImageGenerator.from_preset(directory), model
+    )
+
+
+def test_a_failed_weights_write_is_an_os_error(saved_preset, monkeypatch):
+    model, directory = saved_preset
+    new_model = tiny_generator()
+
+    def fail(path):
+        raise RuntimeError("Can't decrement id ref count (errno = 28)")
+
+    monkeypatch.setattr(new_model, "save_weights", fail)
+    with pytest.raises(OSError, match="Could not write the weights file"):
+        new_model.save_to_preset(directory)
+    assert os.listdir(os.path.dirname(directory)) == ["tiny"]
+    assert weights_equal(
+        keras_rin.RINImageGenerator.from_preset(directory), model
+    )
+
+
+def test_loading_recovers_a_swap_cut_between_its_renames(saved_preset):
+    model, directory = saved_preset
+    parent = os.path.dirname(directory)
+    # What a save killed between its two renames leaves: the old preset
+    # renamed aside, the new one complete in its staging directory, both
+    # owned by a process that no longer runs.
+    staging = os.path.join(parent, ".tiny.partial-otherhost-1-abc")
+    os.rename(directory, staging + ".old")
+    os.makedirs(staging)
+    old = os.path.getmtime(staging) - 2 * 86400
+    for path in (staging, staging + ".old"):
+        os.utime(path, (old, old))
+        for name in os.listdir(path):
+            os.utime(os.path.join(path, name), (old, old))
+    loaded = keras_rin.RINImageGenerator.from_preset(directory)
+    assert weights_equal(loaded, model)
+    assert os.listdir(parent) == ["tiny"]
+
+
+def test_a_live_saves_staging_directory_is_kept(saved_preset):
+    model, directory = saved_preset
+    parent = os.path.dirname(directory)
+    live = files.make_staging_directory(directory)
+    model.save_to_preset(directory)
+    assert sorted(os.listdir(parent)) == sorted(
+        ["tiny", os.path.basename(live)]
+    )

@@ -1,6 +1,9 @@
 """The EMA of the weights across `fit` calls, and interrupted runs that
 resume to the same weights as uninterrupted ones."""
 
+import os
+import shutil
+
 import keras
 import numpy as np
 import pytest
@@ -152,18 +155,26 @@ def test_an_interrupted_run_resumes_to_the_same_weights(two_epochs, tmp_path):
             ],
             **FIT,
         )
+    # A newer backup that a disk error left unreadable is skipped, with a
+    # warning, for the last good one.
+    (good,) = keras_rin.callbacks.BackupAndRestore(backup).backups()
+    unreadable = backup / "backup-999999"
+    shutil.copytree(good, unreadable)
+    with open(unreadable / "model.weights.h5", "r+b") as file:
+        file.truncate(2000)
     # A new process: a fresh model, other global seeds; everything that
     # matters comes from the backup.
     keras.utils.set_random_seed(123)
     resumed = _model()
     keras.utils.set_random_seed(456)
-    resumed.fit(
-        IMAGES,
-        LABELS,
-        epochs=epochs,
-        callbacks=[keras_rin.callbacks.BackupAndRestore(backup)],
-        **FIT,
-    )
+    with pytest.warns(UserWarning, match="Skipping the backup .*backup-999"):
+        resumed.fit(
+            IMAGES,
+            LABELS,
+            epochs=epochs,
+            callbacks=[keras_rin.callbacks.BackupAndRestore(backup)],
+            **FIT,
+        )
     assert len(resumed.history.history["loss"]) == epochs - 1
     assert int(resumed.optimizer.iterations) == epochs * 2
     assert _max_difference(_state(two_epochs), _state(resumed)) < 1e-5
@@ -180,13 +191,14 @@ def test_a_diverged_run_keeps_its_last_good_backup(tmp_path):
                 variable.assign(np.full(variable.shape, np.nan, "float32"))
 
     checkpoint = tmp_path / "checkpoint"
+    backup = keras_rin.callbacks.BackupAndRestore(tmp_path / "backup")
     model.fit(
         IMAGES,
         LABELS,
         epochs=3,
         callbacks=[
             Diverge(),
-            keras_rin.callbacks.BackupAndRestore(tmp_path / "backup"),
+            backup,
             keras.callbacks.TerminateOnNaN(),
             keras_rin.callbacks.PresetCheckpoint(
                 str(checkpoint) + "_{epoch}", verbose=0
@@ -197,7 +209,8 @@ def test_a_diverged_run_keeps_its_last_good_backup(tmp_path):
     assert (tmp_path / "checkpoint_1").is_dir()
     assert not (tmp_path / "checkpoint_2").exists()
     restored = _model()
-    restored.load_weights(tmp_path / "backup" / "latest.weights.h5")
+    (newest,) = backup.backups()  # the epoch-0 backup, alone
+    restored.load_weights(os.path.join(newest, "model.weights.h5"))
     weights = _values(restored.weights)
     assert all(np.all(np.isfinite(w)) for w in weights)
 
