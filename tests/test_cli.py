@@ -265,6 +265,14 @@ def test_the_backend_is_chosen_only_for_the_command():
     assert not launched(["/venv/bin/pytest"], ["/venv/bin/pytest"])
 
 
+# The command's processes choose their own backend, whatever the suite's:
+# one backend runs them (each pays a backend's imports).
+in_a_fresh_process = pytest.mark.skipif(
+    keras.config.backend() != "jax",
+    reason="a fresh process chooses its own backend: run once, on JAX",
+)
+
+
 def run_command(argv, tmp_path, blocked=(), **environ):
     """Runs the command in a fresh process: `argv[0]` "keras-rin" runs the
     console script as pip writes it, "-m" runs `python -m keras_rin`.
@@ -302,6 +310,7 @@ def run_command(argv, tmp_path, blocked=(), **environ):
     )
 
 
+@in_a_fresh_process
 def test_the_command_takes_an_installed_backend_and_says_which(
     tiny_preset, tmp_path
 ):
@@ -317,6 +326,7 @@ def test_the_command_takes_an_installed_backend_and_says_which(
     assert result.stderr.strip() == note
 
 
+@in_a_fresh_process
 def test_the_backend_option_wins_and_tensorflow_starts_quietly(tmp_path):
     # Were KERAS_BACKEND taken, jax (not installed) would be an error.
     argv = ["-m", "presets", "--backend", "tensorflow"]
@@ -326,6 +336,7 @@ def test_the_backend_option_wins_and_tensorflow_starts_quietly(tmp_path):
     assert result.stderr == ""
 
 
+@in_a_fresh_process
 def test_a_backend_that_is_not_installed_is_one_line(tmp_path):
     argv = ["-m", "--backend", "torch", "generate", "rin_digits"]
     result = run_command(argv, tmp_path, blocked=["torch"])
