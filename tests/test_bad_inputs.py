@@ -346,8 +346,12 @@ CASES = [
         )
     ],
     *rows_for("num_classes", [0, -3, 2.0, 2**31, "3"], backbone),
-    *rows_for("epsilon", [0, -1e-6, *NOT_FINITE, "1e-6", None], backbone),
-    *rows_for("time_scaling", [0, -1.0, *NOT_FINITE, None], backbone),
+    *rows_for(
+        "epsilon", [0, -1e-6, *NOT_FINITE, "1e-6", None, 1e-300], backbone
+    ),
+    *rows_for(
+        "time_scaling", [0, -1.0, *NOT_FINITE, None, 1e300, 1e-300], backbone
+    ),
     *rows_for("dropout_rate", [-0.1, 1.0, *NOT_FINITE, "0"], backbone),
     *rows_for("drop_path_rate", [-0.1, 1.0, float("nan")], backbone),
     *rows_for(
@@ -376,7 +380,9 @@ CASES = [
         "self_conditioning_rate", [-0.1, 1.5, *NOT_FINITE], image_generator
     ),
     *rows_for("label_dropout_rate", [-0.1, 1.0, float("nan")], image_generator),
-    *rows_for("input_scale", [0, -1.0, *NOT_FINITE, "1"], image_generator),
+    *rows_for(
+        "input_scale", [0, -1.0, *NOT_FINITE, "1", 1e39], image_generator
+    ),
     *rows_for("seed", [-1, 1.5, "0"], image_generator),
     *rows_for("guidance_scale", [-1.0, float("nan"), None], image_generator),
     *rows_for(

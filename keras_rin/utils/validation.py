@@ -22,6 +22,8 @@ PIXEL_TOLERANCE = 1e-3
 INT32_MAX = 2**31 - 1
 # The largest float that the compiled loops (float32) hold.
 FLOAT32_MAX = float(np.finfo("float32").max)
+# The smallest positive normal float32.
+FLOAT32_TINY = float(np.finfo("float32").tiny)
 
 
 def is_int(value):
@@ -112,9 +114,18 @@ def check_rate(name, value, allow_one=False):
 
 
 def check_positive_number(name, value):
-    if not is_finite_number(value) or value <= 0:
+    """Returns a number > 0 as a `float`. It must also stay a positive,
+    finite number in float32, where the models compute (1e300 would become
+    inf there, 1e-300 zero)."""
+    if (
+        not is_finite_number(value)
+        or value <= 0
+        or not FLOAT32_TINY <= value <= FLOAT32_MAX
+    ):
         raise ValueError(
-            f"`{name}` must be a finite number > 0. Received: {name}={value!r}"
+            f"`{name}` must be a finite number > 0 that float32 holds (in "
+            f"[{FLOAT32_TINY:.3g}, {FLOAT32_MAX:.3g}]). "
+            f"Received: {name}={value!r}"
         )
     return float(value)
 
