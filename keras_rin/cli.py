@@ -7,6 +7,8 @@ here only inside the commands.
 
     keras-rin generate rin_digits --output digits.png
     keras-rin generate rin_digits --labels 3,1,4 --steps 50 --sampler ddim
+    keras-rin generate rin_digits --labels 8,8 --init-image three.png \
+        --strength 0.6
     keras-rin generate rin_digits_elastic --compute-schedule 0.75:4,0.25:16
     keras-rin presets
     keras-rin info rin_imagenet_256
@@ -17,6 +19,10 @@ import math
 import os
 import sys
 
+# keras_rin.diffusion's samplers and spacings, named here so that the
+# parser is built before keras is imported (a test keeps them equal).
+SAMPLERS = ("ddpm", "ddim", "dpmpp_2m", "dpmpp_3m", "heun")
+SPACINGS = ("time", "logsnr", "edm")
 # Classes up to this many get one grid column each by default.
 _MAX_CLASS_COLUMNS = 16
 _DEFAULT_PER_CLASS = 8
@@ -101,14 +107,58 @@ def _build_parser():
         "--num-images", type=_positive_int, help="number of images"
     )
     generate.add_argument(
-        "--steps", type=_positive_int, default=100, help="sampling steps"
+        "--steps",
+        type=_positive_int,
+        help="sampling steps (default: the preset's)",
     )
-    generate.add_argument("--sampler", choices=("ddpm", "ddim"), default="ddpm")
+    generate.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        help="the solver (default: the preset's)",
+    )
+    generate.add_argument(
+        "--spacing",
+        choices=SPACINGS,
+        help="where the steps go: uniform in time, in logSNR, or EDM's "
+        "(default: the preset's)",
+    )
+    generate.add_argument(
+        "--eta", type=float, default=0.0, help="noise of the ddim sampler"
+    )
     generate.add_argument("--seed", type=int, default=0)
     generate.add_argument(
         "--guidance-scale",
         type=float,
         help="classifier-free guidance weight (1: none; default: the preset's)",
+    )
+    generate.add_argument(
+        "--guidance-interval",
+        type=_float_pair,
+        help="guide only the steps with LOW < t <= HIGH, e.g. 0.1,1.0 "
+        "(default: the preset's, else every step)",
+    )
+    generate.add_argument(
+        "--init-image",
+        help="an image file to edit (resized to the model's images): noised "
+        "to --strength and denoised, or inpainted with --mask",
+    )
+    generate.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="with --init-image: the time in (0, 1] from which to denoise "
+        "(1: from pure noise)",
+    )
+    generate.add_argument(
+        "--mask",
+        help="with --init-image: an image file, white where the model draws, "
+        "black where the init image is kept",
+    )
+    generate.add_argument(
+        "--resample-jumps",
+        type=int,
+        default=0,
+        help="with --mask: extra denoising passes per step (RePaint)",
     )
     generate.add_argument(
         "--compute-schedule",
@@ -165,6 +215,7 @@ def _generate(args):
     labels, num_images = _labels_and_count(args, num_classes)
     if _cli_startup.backend_note:
         print(_cli_startup.backend_note, file=sys.stderr)
+    init_images, mask = _edit_inputs(args, model, num_images or len(labels))
     images = model.generate(
         num_images=num_images,
         labels=labels,
@@ -174,15 +225,58 @@ def _generate(args):
         batch_size=args.batch_size,
         guidance_scale=args.guidance_scale,
         compute_schedule=args.compute_schedule,
+        spacing=args.spacing,
+        eta=args.eta,
+        guidance_interval=args.guidance_interval,
+        init_images=init_images,
+        strength=args.strength,
+        mask=mask,
+        resample_jumps=args.resample_jumps,
     )
     _save_grid(images, args, num_classes)
     if args.compute_schedule:
+        steps = args.steps or model.num_sampling_steps
         flops = keras_rin.utils.count_sampling_flops
-        scheduled = flops(model, args.steps, args.compute_schedule)
+        scheduled = flops(model, steps, args.compute_schedule)
         print(
             f"Compute schedule: {scheduled / 1e9:.3g} GFLOPs per image, "
-            f"{scheduled / flops(model, args.steps):.2f}x full compute"
+            f"{scheduled / flops(model, steps):.2f}x full compute"
         )
+
+
+def _edit_inputs(args, model, count):
+    """`(init_images, mask)` from `--init-image` and `--mask`: the image
+    repeated `count` times, resized to the model's images; the mask
+    white (> 127) where the model draws."""
+    if args.init_image is None:
+        if args.mask is not None:
+            raise _UsageError("argument --mask: needs --init-image")
+        return None, None
+    import numpy as np
+
+    height, width, channels = model.backbone.image_shape
+    image = _read_image(args.init_image, "--init-image", (width, height))
+    image = image.convert("L" if channels == 1 else "RGB")
+    pixels = np.asarray(image, "uint8").reshape(height, width, -1)
+    init_images = np.repeat(pixels[None, :, :, :channels], count, axis=0)
+    if args.mask is None:
+        return init_images, None
+    mask = _read_image(args.mask, "--mask", (width, height), nearest=True)
+    return init_images, np.asarray(mask.convert("L")) > 127
+
+
+def _read_image(path, option, size, nearest=False):
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except OSError as error:
+        raise _UsageError(
+            f"argument {option}: cannot read an image from {path!r} ({error})"
+        ) from None
+    method = Image.Resampling.NEAREST if nearest else Image.Resampling.LANCZOS
+    return image.resize(size, method) if image.size != size else image
 
 
 def _save_grid(images, args, num_classes):
@@ -346,6 +440,8 @@ def _info_rows(preset, config, directory):
         ("prediction target", model["prediction_target"]),
         ("input scale", model["input_scale"]),
         ("guidance scale", model.get("guidance_scale", 1.0)),
+        ("guidance interval", model.get("guidance_interval") or "every step"),
+        ("sampler", _sampler_description(model)),
         (
             "elastic latents",
             ", ".join(map(str, model.get("elastic_latent_counts") or []))
@@ -353,6 +449,17 @@ def _info_rows(preset, config, directory):
         ),
         ("weights", "yes" if weights else "no"),
     ]
+
+
+def _sampler_description(model):
+    """The sampler a preset's model uses by default (its config's, else
+    the class's)."""
+    from keras_rin.diffusion import sampling_options as defaults
+
+    sampler = model.get("sampler", defaults.DEFAULT_SAMPLER)
+    steps = model.get("num_sampling_steps", defaults.DEFAULT_NUM_STEPS)
+    spacing = model.get("sampling_spacing", defaults.DEFAULT_SPACING)
+    return f"{sampler}, {steps} steps, {spacing} spacing"
 
 
 def _data_rows(config, backbone):
@@ -380,6 +487,18 @@ def _int_list(text):
     if not values:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
+        )
+    return values
+
+
+def _float_pair(text):
+    try:
+        values = tuple(float(item) for item in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(
+            f"expected two comma-separated numbers LOW,HIGH, got {text!r}"
         )
     return values
 

@@ -4,7 +4,8 @@
 finiteness, label range) before they enter the compiled step, and a stream
 (`tf.data.Dataset`, `PyDataset`, torch `DataLoader`, generator) by its
 first batch; `call` unpacks its inputs;
-`generate` checks its labels and the video model's context frames. Each
+`generate` checks its labels, the video model's context frames and the
+data and mask of image editing. Each
 check raises a `ValueError` that names the argument, what was expected and
 what was given. `model` is a `RINDiffusionModel`: its `data_key`,
 `data_axes`, `num_classes` and `backbone.data_shape` say what is expected.
@@ -15,6 +16,7 @@ import types
 import keras
 import numpy as np
 
+from keras_rin.diffusion import sampling
 from keras_rin.utils import validation
 
 
@@ -160,6 +162,93 @@ def check_context_frames(model, context_frames):
         raise ValueError("`context_frames` holds no clips (shape[0] = 0).")
     validation.check_pixels("context_frames", context)
     return validation.pixels_to_float32(context)
+
+
+def check_edit(model, name, init, mask, num_examples=None):
+    """The initial data and mask of image editing as a `sampling.Edit`
+    (None when neither is given).
+
+    Args:
+        model: the model; its `target_shape` is the shape of one example.
+        name: the argument that holds the initial data (`"init_images"`,
+            `"init_frames"`).
+        init: pixels `(num_examples,) + target_shape` (or one example
+            without the batch axis), float in [0, 1] or uint8.
+        mask: None, or bool (or 0/1 numbers) shaped like the examples, with
+            or without the batch and channel axes: True (1) where the model
+            generates, False (0) where `init` is kept.
+        num_examples: int or None, the number of examples (from the
+            labels), which `init` must match.
+    """
+    if init is None:
+        if mask is not None:
+            raise ValueError(
+                f"`mask` needs `{name}`: the data whose pixels outside the "
+                "mask are kept. Received: mask of shape "
+                f"{np.shape(mask)} and {name}=None"
+            )
+        return None
+    target = tuple(model.target_shape)
+    data = validation.as_array(name, init)
+    if data.shape == target:
+        data = data[None]
+    if data.ndim != len(target) + 1 or data.shape[1:] != target:
+        raise ValueError(
+            f"`{name}` must have shape (num_examples, {_dims(target)}) or "
+            f"({_dims(target)}). Received shape {data.shape}"
+        )
+    if len(data) == 0 or (num_examples and len(data) != num_examples):
+        raise ValueError(
+            f"`{name}` holds {len(data)} examples but {num_examples} are "
+            "generated (one per label); they must match."
+        )
+    validation.check_pixels(name, data)
+    data = validation.pixels_to_float32(data)
+    keep = None if mask is None else ~_check_mask(mask, data.shape)
+    return sampling.Edit(data=data, keep=keep)
+
+
+def check_edit_options(options, edit, name):
+    """`strength` and `resample_jumps` need the data to edit (`name`)."""
+    if edit is None and options.strength != 1:
+        raise ValueError(
+            f"`strength` needs `{name}`, the data to edit. Received: "
+            f"strength={options.strength}, {name}=None"
+        )
+    if options.resample_jumps and (edit is None or edit.keep is None):
+        raise ValueError(
+            "`resample_jumps` is a setting of inpainting: it needs "
+            f"`{name}` and `mask`. Received: resample_jumps="
+            f"{options.resample_jumps}, mask=None"
+        )
+
+
+def _check_mask(mask, shape):
+    """`mask` as bool NumPy of `shape`, `(batch,) + example shape`."""
+    mask = validation.as_array("mask", mask)
+    expected = (
+        f"bool (or 0/1 numbers) of shape {shape}, or {shape[1:]}, or "
+        f"either without the channel axis ({shape[:-1]} or {shape[1:-1]})"
+    )
+    if mask.dtype != bool:
+        numeric = mask.dtype.kind in "iuf" and mask.size
+        if not numeric or not np.isin(mask, (0, 1)).all():
+            raise ValueError(
+                f"`mask` must be {expected}: True (1) where the model "
+                "generates, False (0) where the initial data is kept. "
+                f"Received dtype {mask.dtype}: mask={validation.preview(mask)}"
+            )
+        mask = mask.astype(bool)
+    if mask.shape in (shape[1:-1], shape[:-1]):
+        mask = mask[..., None]
+    if mask.ndim == len(shape) - 1:
+        mask = mask[None]
+    try:
+        return np.broadcast_to(mask, shape).copy()
+    except ValueError:
+        raise ValueError(
+            f"`mask` must be {expected}. Received shape {mask.shape}"
+        ) from None
 
 
 def _check_keys(model, name, inputs):

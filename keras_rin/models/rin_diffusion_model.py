@@ -1,7 +1,10 @@
 import keras
 from keras import ops
 
+from keras_rin.diffusion import noise_grids
+from keras_rin.diffusion import samplers
 from keras_rin.diffusion import sampling
+from keras_rin.diffusion import sampling_options
 from keras_rin.diffusion import schedules
 from keras_rin.diffusion import self_conditioned_training
 from keras_rin.diffusion import targets
@@ -73,6 +76,17 @@ class RINDiffusionModel(
         elastic_latent_probabilities: None (uniform) or one probability
             per entry of `elastic_latent_counts`, adding up to 1, drawn
             independently of the noise level.
+        sampler: the solver `generate` uses when it is not given one (see
+            `keras_rin.diffusion.samplers.SAMPLERS`). A preset stores the
+            one its model card measured best.
+        num_sampling_steps: int, the number of steps `generate` takes when
+            it is not given one.
+        sampling_spacing: `"time"`, `"logsnr"` or `"edm"`, where
+            `generate`'s steps go by default (see
+            `keras_rin.diffusion.noise_grids`).
+        guidance_interval: None (guidance at every step) or `(t_low,
+            t_high)`: by default `generate` guides only the steps with
+            `t_low < t <= t_high`.
         **kwargs: base model arguments (`name`, ...).
 
     Reference:
@@ -97,6 +111,10 @@ class RINDiffusionModel(
         guidance_scale=1.0,
         elastic_latent_counts=None,
         elastic_latent_probabilities=None,
+        sampler=sampling_options.DEFAULT_SAMPLER,
+        num_sampling_steps=sampling_options.DEFAULT_NUM_STEPS,
+        sampling_spacing=sampling_options.DEFAULT_SPACING,
+        guidance_interval=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -112,7 +130,7 @@ class RINDiffusionModel(
             "input_scale", input_scale
         )
         seed = validation.check_seed(seed, maximum=validation.INT32_MAX)
-        guidance_scale = sampling.check_guidance_scale(
+        guidance_scale = sampling_options.check_guidance_scale(
             guidance_scale, bool(backbone.num_classes)
         )
         if label_dropout_rate and not backbone.num_classes:
@@ -140,8 +158,16 @@ class RINDiffusionModel(
                 backbone, elastic_latent_counts, elastic_latent_probabilities
             )
         )
+        (
+            self.sampler,
+            self.num_sampling_steps,
+            self.sampling_spacing,
+            self.guidance_interval,
+        ) = _check_sampling_defaults(
+            sampler, num_sampling_steps, sampling_spacing, guidance_interval
+        )
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self._sampler = sampling.Sampler(self)
+        self._sampling = sampling.Sampler(self)
         self._raw_weights = ema.RawWeights()
         # The backbone is built; marking the model built keeps `fit` from
         # tracing `call` symbolically on a batch that lacks the labels.
@@ -420,6 +446,10 @@ class RINDiffusionModel(
                 "elastic_latent_probabilities": (
                     self.elastic_latent_probabilities
                 ),
+                "sampler": self.sampler,
+                "num_sampling_steps": self.num_sampling_steps,
+                "sampling_spacing": self.sampling_spacing,
+                "guidance_interval": self.guidance_interval,
             }
         )
         return config
@@ -432,6 +462,25 @@ class RINDiffusionModel(
                 config["backbone"]
             )
         return cls(**config)
+
+
+def _check_sampling_defaults(sampler, num_steps, spacing, interval):
+    """Checked `(sampler, num_sampling_steps, sampling_spacing,
+    guidance_interval)`; the interval as a list (JSON's form) or None."""
+    samplers.check_sampler(sampler)
+    num_steps = validation.check_count("num_sampling_steps", num_steps)
+    if spacing not in noise_grids.SPACINGS:
+        raise ValueError(
+            f"`sampling_spacing` must be one of {noise_grids.SPACINGS}. "
+            f"Received: sampling_spacing={spacing!r}"
+        )
+    if interval is not None:
+        interval = list(
+            sampling_options.check_guidance_interval(
+                "guidance_interval", interval
+            )
+        )
+    return sampler, num_steps, spacing, interval
 
 
 def _check_elastic_latents(backbone, counts, probabilities):

@@ -1,6 +1,7 @@
 import keras
+import numpy as np
 
-from keras_rin.diffusion import sampling
+from keras_rin.diffusion import sampling_options
 from keras_rin.models import data_checks
 from keras_rin.models.rin_diffusion_model import RINDiffusionModel
 from keras_rin.utils import validation
@@ -89,14 +90,21 @@ class RINImageGenerator(RINDiffusionModel):
         self,
         num_images=None,
         labels=None,
-        num_steps=100,
-        sampler="ddpm",
+        num_steps=None,
+        sampler=None,
         seed=None,
         batch_size=None,
         guidance_scale=None,
         clip_x0=True,
         verbose="auto",
         compute_schedule=None,
+        spacing=None,
+        eta=0.0,
+        guidance_interval=None,
+        init_images=None,
+        strength=1.0,
+        mask=None,
+        resample_jumps=0,
     ):
         """Samples images.
 
@@ -108,8 +116,15 @@ class RINImageGenerator(RINDiffusionModel):
                 integer dtype: floats, even whole ones, and bools are
                 refused); required for a class-conditional model, not
                 allowed otherwise.
-            num_steps: int in `[1, 2**31 - 1]`, number of sampling steps.
-            sampler: `"ddpm"` (ancestral) or `"ddim"` (deterministic).
+            num_steps: int in `[1, 2**31 - 1]`, number of sampling steps,
+                or None for the model's `num_sampling_steps` (its preset's
+                recommendation). Heun's method evaluates the network
+                `2 * num_steps - 1` times, the others `num_steps` times.
+            sampler: None (the model's `sampler`), `"dpmpp_2m"` or
+                `"dpmpp_3m"` (DPM-Solver++, multistep), `"heun"` (EDM's
+                second-order method), `"ddim"` (deterministic, or with
+                noise `eta`) or `"ddpm"` (ancestral, the official
+                implementation's).
             seed: int or None. Equal seeds give equal images; None draws a
                 seed from NumPy's global generator.
             batch_size: int or None, images per compiled call (all at once
@@ -129,13 +144,54 @@ class RINImageGenerator(RINDiffusionModel):
                 must be the model's `elastic_latent_counts` (or
                 `num_latents`); each count compiles its own loop once. See
                 `keras_rin.utils.count_sampling_flops` for the cost.
+            spacing: None (the model's `sampling_spacing`), `"time"`
+                (uniform in t), `"logsnr"` (uniform in logSNR) or `"edm"`
+                (Karras et al.'s); see `keras_rin.diffusion.noise_grids`.
+            eta: float in [0, 1], the noise of `"ddim"`: 0 deterministic,
+                1 ancestral with the posterior variance.
+            guidance_interval: None (the model's: every step unless its
+                preset says otherwise) or `(t_low, t_high)`: guidance only
+                at the steps with `t_low < t <= t_high`; the others run the
+                conditional stream alone, at half the cost. `(0, 1)` guides
+                every step, `(t, t)` none.
+            init_images: None, or images `(num_images, height, width,
+                channels)` (or one image) in [0, 1] (uint8 in [0, 255]) to
+                edit: noised to `t = strength` and denoised from there
+                (SDEdit), and with `mask` the pixels outside the mask kept
+                (inpainting).
+            strength: float in (0, 1], with `init_images`: the time from
+                which sampling starts (the fewer, the closer to the
+                images); steps run over `[0, strength]`. 1 starts from pure
+                noise (the images' content is not used).
+            mask: None, or bool (or 0/1) shaped like the images, with or
+                without the batch and channel axes: True where the model
+                draws, False where `init_images` are kept. At every step
+                the kept pixels become the images noised to the step's
+                noise level (RePaint); the result holds them exactly.
+            resample_jumps: int >= 0, with `mask`: RePaint's resampling,
+                each step noised back and taken again this many more
+                times (more coherent fills, one more network evaluation
+                each).
 
         Returns:
             float32 NumPy array `(num_images, height, width, channels)` in
             [0, 1].
+
+        Example:
+        ```python
+        model = keras_rin.RINImageGenerator.from_preset("rin_digits")
+        images = model.generate(labels=[3, 1, 4], seed=0)
+        # Redraw the 3 as an 8, keeping its top half.
+        mask = np.zeros((8, 8), bool)
+        mask[4:] = True
+        edited = model.generate(
+            labels=[8], init_images=images[:1], mask=mask, seed=1)
+        ```
         """
-        options = sampling.SamplingOptions.from_arguments(locals())
-        return self._generate_images(num_images, labels, options)
+        options = sampling_options.SamplingOptions.from_arguments(locals())
+        return self._generate_images(
+            num_images, labels, options, (init_images, mask)
+        )
 
     def generate_with_read_attention(
         self,
@@ -149,6 +205,9 @@ class RINImageGenerator(RINDiffusionModel):
         clip_x0=True,
         verbose="auto",
         steps=None,
+        spacing=None,
+        eta=0.0,
+        guidance_interval=None,
     ):
         """Samples images and records where the reads looked (Figure 6 of
         the paper).
@@ -165,17 +224,19 @@ class RINImageGenerator(RINDiffusionModel):
         Args:
             num_images: int, number of images (see `generate`).
             labels: int or sequence of ints (see `generate`).
-            num_steps: int, number of sampling steps.
-            sampler: `"ddpm"` or `"ddim"`.
+            num_steps: int or None, number of sampling steps (see
+                `generate`).
+            sampler: None or a sampler name (see `generate`).
             seed: int or None, as in `generate`.
             batch_size: int or None, images per compiled call.
             guidance_scale: float >= 0 or None, as in `generate`.
             clip_x0: bool, clip the clean-image estimate at each step.
             verbose: `"auto"`, 0 or 1: show a progress bar.
             steps: increasing 0-based sampling step indices in
-                `[0, num_steps)`; step `s` denoises from time
-                `t = 1 - s / num_steps`. None takes 4 steps spread evenly
-                from the first to the last.
+                `[0, num_steps)`; with `spacing="time"`, step `s` denoises
+                from time `t = 1 - s / num_steps`. None takes 4 steps
+                spread evenly from the first to the last.
+            spacing, eta, guidance_interval: as in `generate`.
 
         Returns:
             A tuple `(images, maps)`: `images` as `generate` returns them,
@@ -192,16 +253,36 @@ class RINImageGenerator(RINDiffusionModel):
             step_labels=["t=1.00", "t=0.50", "t=0.10", "t=0.01"])
         ```
         """
-        options = sampling.SamplingOptions.from_arguments(locals())
-        images, maps = self._generate_images(num_images, labels, options)
+        options = sampling_options.SamplingOptions.from_arguments(locals())
+        images, maps = self._generate_images(
+            num_images, labels, options, (None, None)
+        )
         return images, self.backbone.tokens_to_grid(maps)
 
-    def _generate_images(self, num_images, labels, options):
+    def _generate_images(self, num_images, labels, options, edit):
+        """`edit` is `(init_images, mask)`, both None without editing."""
         if num_images is not None:
             num_images = validation.check_count("num_images", num_images)
+        init_images, mask = edit
+        if init_images is not None and num_images is None:
+            labels_given = labels is not None and np.ndim(labels) > 0
+            if not labels_given:
+                num_images = len(_with_batch_axis(self, init_images))
         labels, num_images = data_checks.check_generate_labels(
             self, labels, num_images
         )
         if num_images is None:
             raise ValueError("`num_images` is required. Received: None")
-        return self._sampler.sample(options, num_images, labels)
+        edit = data_checks.check_edit(
+            self, "init_images", init_images, mask, num_images
+        )
+        data_checks.check_edit_options(options, edit, "init_images")
+        return self._sampling.sample(options, num_images, labels, edit=edit)
+
+
+def _with_batch_axis(model, images):
+    """`images` as an array with a batch axis (one image gets one)."""
+    images = validation.as_array("init_images", images)
+    if images.shape == tuple(model.target_shape):
+        return images[None]
+    return images

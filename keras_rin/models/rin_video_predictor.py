@@ -2,7 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_rin.diffusion import sampling
+from keras_rin.diffusion import sampling_options
 from keras_rin.diffusion import targets
 from keras_rin.models import data_checks
 from keras_rin.models.rin_diffusion_model import RINDiffusionModel
@@ -129,14 +129,21 @@ class RINVideoPredictor(RINDiffusionModel):
         self,
         context_frames,
         labels=None,
-        num_steps=100,
-        sampler="ddpm",
+        num_steps=None,
+        sampler=None,
         seed=None,
         batch_size=None,
         guidance_scale=None,
         clip_x0=True,
         verbose="auto",
         compute_schedule=None,
+        spacing=None,
+        eta=0.0,
+        guidance_interval=None,
+        init_frames=None,
+        strength=1.0,
+        mask=None,
+        resample_jumps=0,
     ):
         """Predicts the rest of each clip from its first frames.
 
@@ -147,8 +154,10 @@ class RINVideoPredictor(RINDiffusionModel):
             labels: int or sequence of ints in `[0, num_classes)` (an
                 integer dtype: floats and bools are refused); required for
                 a class-conditional model, not allowed otherwise.
-            num_steps: int in `[1, 2**31 - 1]`, number of sampling steps.
-            sampler: `"ddpm"` (ancestral) or `"ddim"` (deterministic).
+            num_steps: int in `[1, 2**31 - 1]`, number of sampling steps,
+                or None for the model's `num_sampling_steps`.
+            sampler: None (the model's `sampler`) or a sampler name (see
+                `RINImageGenerator.generate`).
             seed: int or None. Equal seeds give equal clips; None draws a
                 seed from NumPy's global generator.
             batch_size: int or None, clips per compiled call (all at once
@@ -165,6 +174,16 @@ class RINVideoPredictor(RINDiffusionModel):
                 must be the model's `elastic_latent_counts` (or
                 `num_latents`); each count compiles its own loop once. See
                 `keras_rin.utils.count_sampling_flops` for the cost.
+            spacing, eta, guidance_interval, strength, resample_jumps: as
+                in `RINImageGenerator.generate`.
+            init_frames: None, or the frames to predict as they start
+                `(num_clips, predicted frames, height, width, channels)` in
+                [0, 1] (uint8 in [0, 255]): noised to `t = strength` and
+                denoised from there, and with `mask` the pixels outside
+                the mask kept (inpainting of the predicted frames).
+            mask: None, or bool (or 0/1) shaped like `init_frames`, with or
+                without the batch and channel axes: True where the model
+                draws, False where `init_frames` are kept.
 
         Returns:
             float32 NumPy array `(num_clips, frames, height, width,
@@ -172,8 +191,10 @@ class RINVideoPredictor(RINDiffusionModel):
             (float32 values unchanged, uint8 divided by 255), followed by
             the predicted frames.
         """
-        options = sampling.SamplingOptions.from_arguments(locals())
-        return self._predict(context_frames, labels, options)
+        options = sampling_options.SamplingOptions.from_arguments(locals())
+        return self._predict(
+            context_frames, labels, options, (init_frames, mask)
+        )
 
     def generate_with_read_attention(
         self,
@@ -187,6 +208,9 @@ class RINVideoPredictor(RINDiffusionModel):
         clip_x0=True,
         verbose="auto",
         steps=None,
+        spacing=None,
+        eta=0.0,
+        guidance_interval=None,
     ):
         """Predicts clips and records where the reads looked (Figure D.7 of
         the paper).
@@ -204,17 +228,18 @@ class RINVideoPredictor(RINDiffusionModel):
             context_frames: the first frames of each clip (see
                 `generate`).
             labels: int or sequence of ints (see `generate`).
-            num_steps: int, number of sampling steps.
-            sampler: `"ddpm"` or `"ddim"`.
+            num_steps: int or None, number of sampling steps.
+            sampler: None or a sampler name, as in `generate`.
             seed: int or None, as in `generate`.
             batch_size: int or None, clips per compiled call.
             guidance_scale: float >= 0 or None, as in `generate`.
             clip_x0: bool, clip the clean-frame estimate at each step.
             verbose: `"auto"`, 0 or 1: show a progress bar.
             steps: increasing 0-based sampling step indices in
-                `[0, num_steps)`; step `s` denoises from time
-                `t = 1 - s / num_steps`. None takes 4 steps spread evenly
-                from the first to the last.
+                `[0, num_steps)`; with `spacing="time"`, step `s` denoises
+                from time `t = 1 - s / num_steps`. None takes 4 steps
+                spread evenly from the first to the last.
+            spacing, eta, guidance_interval: as in `generate`.
 
         Returns:
             A tuple `(clips, maps)`: `clips` as `generate` returns them
@@ -232,24 +257,34 @@ class RINVideoPredictor(RINDiffusionModel):
             clips[0], maps[0], "read_attention.png")
         ```
         """
-        options = sampling.SamplingOptions.from_arguments(locals())
-        clips, maps = self._predict(context_frames, labels, options)
+        options = sampling_options.SamplingOptions.from_arguments(locals())
+        clips, maps = self._predict(
+            context_frames, labels, options, (None, None)
+        )
         return clips, self.backbone.tokens_to_grid(maps)
 
-    def _predict(self, context_frames, labels, options):
+    def _predict(self, context_frames, labels, options, edit):
         """The whole clips (context, then predicted frames), and with
-        `options.read_attention_steps` the read attention too."""
+        `options.read_attention` the read attention too; `edit` is
+        `(init_frames, mask)`, both None without editing."""
         context = data_checks.check_context_frames(self, context_frames)
         labels, _ = data_checks.check_generate_labels(
             self, labels, len(context)
         )
+        init_frames, mask = edit
+        edit = data_checks.check_edit(
+            self, "init_frames", init_frames, mask, len(context)
+        )
+        data_checks.check_edit_options(options, edit, "init_frames")
         scaled = ops.convert_to_numpy(
             targets.images_to_inputs(
                 ops.convert_to_tensor(context), self.input_scale
             )
         )
-        predicted = self._sampler.sample(options, len(context), labels, scaled)
-        if options.read_attention_steps is None:
+        predicted = self._sampling.sample(
+            options, len(context), labels, scaled, edit
+        )
+        if not options.read_attention:
             return np.concatenate([context, predicted], axis=1)
         predicted, maps = predicted
         return np.concatenate([context, predicted], axis=1), maps

@@ -140,9 +140,9 @@ def test_elastic_training_runs_and_every_count_samples(elastic_model):
         assert images.shape == (2, 8, 8, 1)
         assert np.all(np.isfinite(images))
     # One compiled loop per count, reused whatever the steps and schedule.
-    compiled = dict(elastic_model._sampler._compiled)
+    compiled = dict(elastic_model._sampling._compiled)
     _sample(elastic_model, compute_schedule=[(0.3, 7), (0.7, 4)], num_steps=9)
-    assert elastic_model._sampler._compiled == compiled
+    assert elastic_model._sampling._compiled == compiled
     counts = [key.num_active_latents for key in compiled]
     assert sorted(c for c in counts if c is not None) == [4, 7]
 
