@@ -325,7 +325,70 @@ CASES = [
     *rows_for("seed", [-1, 1.5, "0", np.float64(1), True], generate),
     *rows_for("guidance_scale", [*NOT_FINITE, -1.0, 1e39, "2", True], generate),
     *rows_for("verbose", ["yes", 3, -1, 0.5, None], generate),
-    *rows_for("sampler", ["euler", 3, None], generate),
+    *rows_for("sampler", ["euler", 3, "DDPM"], generate),
+    *rows_for("spacing", ["karras", 1, "Time"], generate),
+    *rows_for("eta", [-0.1, 1.5, float("nan"), "0", None], generate),
+    row(
+        "generate-eta_without_ddim",
+        generate(sampler="dpmpp_2m", eta=0.5),
+        "`eta` is the noise of the \"ddim\" sampler",
+    ),
+    *rows_for(
+        "guidance_interval",
+        [(0.5,), (0.8, 0.2), (-0.1, 1.0), (0.0, 1.5), (0, float("nan")), "0,1"],
+        generate,
+    ),
+    *rows_for("strength", [0.0, -0.5, 1.5, float("inf"), "0.5"], generate),
+    row(
+        "generate-strength_without_init_images",
+        generate(strength=0.5),
+        "`strength` needs `init_images`",
+    ),
+    *rows_for(
+        "init_images",
+        [
+            np.full((1, 8, 8, 1), 2.0, "float32"),
+            np.full((1, 8, 8, 1), np.nan, "float32"),
+            np.zeros((1, 4, 4, 1), "float32"),
+            np.zeros((2, 8, 8, 1), "float32"),
+            np.zeros((1, 8, 8, 1), "int64"),
+        ],
+        generate,
+    ),
+    *rows_for(
+        "mask",
+        [
+            np.zeros((4, 4), bool),
+            np.full((8, 8), 0.5),
+            np.array(["a"] * 64).reshape(8, 8),
+            np.zeros((8, 8, 2), bool),
+        ],
+        lambda **kwargs: generate(
+            init_images=np.zeros((8, 8, 1), "float32"), **kwargs
+        ),
+        "`mask`",
+    ),
+    row(
+        "generate-mask_without_init_images",
+        generate(mask=np.zeros((8, 8), bool)),
+        "`mask` needs `init_images`",
+    ),
+    *rows_for("resample_jumps", [-1, 1.5, 101, "2"], generate),
+    row(
+        "generate-resample_jumps_without_mask",
+        generate(resample_jumps=2, init_images=np.zeros((8, 8, 1))),
+        "`resample_jumps` is a setting of inpainting",
+    ),
+    row(
+        "predict-init_frames_shape",
+        predict(init_frames=np.zeros((1, 3, 8, 8, 3), "float32")),
+        "`init_frames`",
+    ),
+    row(
+        "predict-mask_without_init_frames",
+        predict(mask=np.zeros((8, 8), bool)),
+        "`mask` needs `init_frames`",
+    ),
     # --- RINBackbone and RINVideoBackbone ---------------------------------
     *[
         case
@@ -385,6 +448,10 @@ CASES = [
     ),
     *rows_for("seed", [-1, 1.5, "0"], image_generator),
     *rows_for("guidance_scale", [-1.0, float("nan"), None], image_generator),
+    *rows_for("sampler", ["euler", None], image_generator),
+    *rows_for("num_sampling_steps", [0, 2**31, 1.5, None], image_generator),
+    *rows_for("sampling_spacing", ["karras", None], image_generator),
+    *rows_for("guidance_interval", [(0.9, 0.1), 0.5], image_generator),
     *rows_for(
         "sampling_schedule",
         ["quadratic", {"name": "nope"}, {"name": ["cosine"]}, 3],
