@@ -331,7 +331,7 @@ CASES = [
     row(
         "generate-eta_without_ddim",
         generate(sampler="dpmpp_2m", eta=0.5),
-        "`eta` is the noise of the \"ddim\" sampler",
+        '`eta` is the noise of the "ddim" sampler',
     ),
     *rows_for(
         "guidance_interval",
