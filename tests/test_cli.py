@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -118,10 +119,86 @@ def test_generate_defaults_to_every_class(tiny_preset, tmp_path):
         assert grid.size == (3 * 49 + 1, 8 * 49 + 1)
 
 
+def _capture_generate(monkeypatch):
+    """Records the arguments of `RINImageGenerator.generate` calls."""
+    calls = []
+    original = keras_rin.RINImageGenerator.generate
+
+    def generate(self, **kwargs):
+        calls.append(kwargs)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(keras_rin.RINImageGenerator, "generate", generate)
+    return calls
+
+
+def test_generate_takes_the_sampling_options(
+    tiny_preset, tmp_path, monkeypatch
+):
+    calls = _capture_generate(monkeypatch)
+    output = os.path.join(tmp_path, "grid.png")
+    argv = ["generate", tiny_preset, "--labels", "0,1", "--output", output]
+    options = [
+        *("--sampler", "heun", "--steps", "2", "--spacing", "edm"),
+        *("--guidance-scale", "2", "--guidance-interval", "0.1,0.9"),
+    ]
+    assert cli.main(argv + options) == 0
+    assert calls[-1]["sampler"] == "heun" and calls[-1]["num_steps"] == 2
+    assert calls[-1]["spacing"] == "edm"
+    assert calls[-1]["guidance_interval"] == (0.1, 0.9)
+    assert cli.main(argv + ["--sampler", "ddim", "--eta", "0.5"]) == 0
+    assert calls[-1]["eta"] == 0.5
+    # Without options, the preset's own sampler and step count.
+    assert cli.main(argv) == 0
+    assert calls[-1]["sampler"] is None and calls[-1]["num_steps"] is None
+
+
+def test_generate_edits_an_image_file(tiny_preset, tmp_path, monkeypatch):
+    calls = _capture_generate(monkeypatch)
+    pixels = np.arange(256, dtype="uint8").reshape(16, 16)
+    image_path = os.path.join(tmp_path, "init.png")
+    Image.fromarray(pixels).convert("RGB").save(image_path)
+    mask_path = os.path.join(tmp_path, "mask.png")
+    mask = np.zeros((16, 16), "uint8")
+    mask[8:] = 255
+    Image.fromarray(mask).save(mask_path)
+    output = os.path.join(tmp_path, "grid.png")
+    argv = ["generate", tiny_preset, "--labels", "0,1,2", "--steps", "2"]
+    edit = ["--init-image", image_path, "--strength", "0.5"]
+    assert cli.main(argv + edit + ["--output", output]) == 0
+    init = calls[-1]["init_images"]
+    # Resized to the model's 8x8 grey images, one per label.
+    assert init.shape == (3, 8, 8, 1) and init.dtype == np.uint8
+    assert calls[-1]["strength"] == 0.5 and calls[-1]["mask"] is None
+    inpaint = ["--init-image", image_path, "--mask", mask_path]
+    assert cli.main(argv + inpaint + ["--output", output]) == 0
+    expected = np.zeros((8, 8), bool)
+    expected[4:] = True
+    np.testing.assert_array_equal(calls[-1]["mask"], expected)
+
+
+def test_the_command_names_every_sampler_and_spacing():
+    from keras_rin.diffusion import noise_grids
+    from keras_rin.diffusion import samplers
+
+    assert cli.SAMPLERS == samplers.SAMPLERS
+    assert cli.SPACINGS == noise_grids.SPACINGS
+
+
 @pytest.mark.parametrize(
     "argv, status, expected",
     [
         (["generate", "rin_nope"], 1, "Cannot load preset 'rin_nope'"),
+        (["generate", "TINY", "--spacing", "karras"], 2, "invalid choice"),
+        (
+            ["generate", "TINY", "--guidance-interval", "0.5"],
+            2,
+            "--guidance-interval",
+        ),
+        (["generate", "TINY", "--mask", "m.png"], 2, "needs --init-image"),
+        (["generate", "TINY", "--init-image", "nope.png"], 2, "--init-image"),
+        (["generate", "TINY", "--strength", "0.5"], 1, "`strength`"),
+        (["generate", "TINY", "--sampler", "heun", "--eta", "1"], 1, "`eta`"),
         (["generate", "TINY", "--labels", "7"], 1, "labels"),
         (["generate", "TINY", "--labels", ""], 2, "argument --labels"),
         (["generate", "TINY", "--labels", ","], 2, "argument --labels"),

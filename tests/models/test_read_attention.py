@@ -191,6 +191,7 @@ def test_generate_with_read_attention_with_guidance(image_model):
         seed=3,
         batch_size=2,
         guidance_scale=2.0,
+        spacing="time",
         verbose=0,
     )
     images, maps = model.generate_with_read_attention(**args, steps=[0, 2, 3])
