@@ -30,7 +30,6 @@ from keras_rin.visualization import save_image_grid
 
 # Hyper-parameters.
 PER_CLASS = 50
-SAMPLING_STEPS = 100
 CLASSIFIER_HIDDEN_UNITS = (256, 128)
 SEED = 0
 
@@ -71,8 +70,8 @@ def real_digits_distance(classifier, train_images, test_features, count):
 def evaluate(
     preset="rin_digits",
     per_class=PER_CLASS,
-    num_steps=SAMPLING_STEPS,
-    sampler="ddpm",
+    num_steps=None,
+    sampler=None,
     guidance_scale=None,
     samples_path="evaluate_digits.png",
 ):
@@ -84,6 +83,8 @@ def evaluate(
     model = keras_rin.RINImageGenerator.from_preset(preset)
     if guidance_scale is None:
         guidance_scale = model.guidance_scale
+    sampler = sampler or model.sampler
+    num_steps = num_steps or model.num_sampling_steps
     requested = np.repeat(np.arange(10), per_class)
     samples = model.generate(
         labels=requested,
@@ -148,8 +149,14 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="rin_digits")
     parser.add_argument("--per-class", type=int, default=PER_CLASS)
-    parser.add_argument("--steps", type=int, default=SAMPLING_STEPS)
-    parser.add_argument("--sampler", default="ddpm", choices=("ddpm", "ddim"))
+    parser.add_argument(
+        "--steps", type=int, help="sampling steps (default: the preset's)"
+    )
+    parser.add_argument(
+        "--sampler",
+        choices=keras_rin.diffusion.samplers.SAMPLERS,
+        help="the solver (default: the preset's)",
+    )
     parser.add_argument(
         "--guidance-scale",
         type=float,

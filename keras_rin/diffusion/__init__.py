@@ -1,5 +1,7 @@
-"""Diffusion maths: noise schedules, prediction targets and samplers."""
+"""Diffusion maths: noise schedules, prediction targets, samplers and
+the spacing of their steps."""
 
+from keras_rin.diffusion import noise_grids
 from keras_rin.diffusion import samplers
 from keras_rin.diffusion import schedules
 from keras_rin.diffusion import targets
@@ -13,6 +15,7 @@ __all__ = [
     "LinearSchedule",
     "NoiseSchedule",
     "SigmoidSchedule",
+    "noise_grids",
     "samplers",
     "schedules",
     "targets",

@@ -28,11 +28,18 @@ class RINImageGenerator(RINDiffusionModel):
     in `[0, num_classes)`. Pass them as `fit(images, labels)`,
     `fit({"images": ..., "labels": ...})` or a dataset of `(images, labels)`.
 
-    Sampling (`generate`): DDPM or DDIM from t=1 to t=0 on
-    `sampling_schedule`, the latents of each step fed to the next (zeros at
-    the first), the clean-image estimate clipped to
-    `[-input_scale, input_scale]`. The loop runs compiled (XLA on JAX and
-    TensorFlow), with a Keras progress bar.
+    Sampling (`generate`): from t=1 to t=0 with a fast solver
+    (DPM-Solver++ 2M or 3M, Heun) or the paper's DDPM / DDIM, on steps
+    uniform in time (on `sampling_schedule`), in logSNR or EDM's; every
+    network evaluation receives the latents of the one before (zeros at
+    the first), the clean-image estimate is clipped to
+    `[-input_scale, input_scale]`. Classifier-free guidance may run on an
+    interval of noise levels only, and `init_images` edit images (SDEdit
+    with `strength`, inpainting with `mask`). The loop runs compiled (XLA
+    on JAX and TensorFlow), with a Keras progress bar. The model's
+    `sampler`, `num_sampling_steps`, `sampling_spacing` and
+    `guidance_interval` are what `generate` uses unless told otherwise; a
+    preset stores those its model card measured best.
 
     Args:
         backbone: `RINBackbone`, the denoising network.
@@ -64,6 +71,13 @@ class RINImageGenerator(RINDiffusionModel):
             scaling, after MaGNeTS); see examples/elastic_latents.py.
         elastic_latent_probabilities: None (uniform) or one probability
             per count, adding up to 1.
+        sampler: the solver `generate` uses by default: `"dpmpp_2m"`
+            (the default), `"dpmpp_3m"`, `"heun"`, `"ddim"` or `"ddpm"`.
+        num_sampling_steps: int, `generate`'s default number of steps.
+        sampling_spacing: `"logsnr"` (the default), `"edm"` or `"time"`,
+            `generate`'s default step spacing.
+        guidance_interval: None (guidance at every step) or `(t_low,
+            t_high)`, `generate`'s default guidance interval.
         **kwargs: base model arguments (`name`, ...).
 
     Example:
@@ -75,7 +89,7 @@ class RINImageGenerator(RINDiffusionModel):
     model = keras_rin.RINImageGenerator(backbone)
     model.compile(optimizer=keras.optimizers.AdamW(1e-3))
     model.fit(images, labels, batch_size=64, epochs=10)
-    samples = model.generate(labels=[0, 1, 2], num_steps=100, seed=0)
+    samples = model.generate(labels=[0, 1, 2], seed=0)
     ```
 
     Reference:
