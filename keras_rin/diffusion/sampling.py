@@ -104,7 +104,8 @@ class Sampler:
     Example:
     ```python
     sampler = Sampler(model)
-    options = SamplingOptions(num_steps=10, sampler="dpmpp_2m", seed=0)
+    options = sampling_options.SamplingOptions(
+        num_steps=10, sampler="dpmpp_2m", seed=0)
     labels = np.array([1, 2, 3], "int32")
     images = sampler.sample(options, num_examples=3, labels=labels)
     ```

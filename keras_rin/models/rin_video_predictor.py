@@ -19,9 +19,11 @@ class RINVideoPredictor(RINDiffusionModel):
     step) and the others are noised. Only the predicted frames are
     regressed, so the loss ignores whatever the network reads out at the
     context frames. Everything else is `RINImageGenerator`'s: noise levels
-    per clip, latent self-conditioning, `eps`/`x`/`v` targets, DDPM/DDIM
-    sampling with latents carried from step to step, optional class
-    conditioning with classifier-free guidance.
+    per clip, latent self-conditioning, `eps`/`x`/`v` targets, the
+    samplers (DPM-Solver++, Heun, DDIM, DDPM) with latents carried from
+    evaluation to evaluation, optional class conditioning with
+    classifier-free guidance (on an interval if asked), and editing of the
+    predicted frames (`init_frames` with `strength` or `mask`).
 
     Data: clips in [0, 1] (float) or [0, 255] (uint8), shaped
     `backbone.video_shape` `(frames, height, width, channels)`: context
@@ -66,6 +68,9 @@ class RINVideoPredictor(RINDiffusionModel):
             scaling, after MaGNeTS); see examples/elastic_latents.py.
         elastic_latent_probabilities: None (uniform) or one probability
             per count, adding up to 1.
+        sampler, num_sampling_steps, sampling_spacing, guidance_interval:
+            what `generate` uses unless told otherwise (see
+            `RINImageGenerator`).
         **kwargs: base model arguments (`name`, ...).
 
     Example:

@@ -147,6 +147,15 @@ def test_elastic_training_runs_and_every_count_samples(elastic_model):
     assert sorted(c for c in counts if c is not None) == [4, 7]
 
 
+@pytest.mark.parametrize("sampler", ["heun", "dpmpp_3m", "ddpm"])
+def test_compute_schedules_work_with_every_solver(elastic_model, sampler):
+    schedule = [(0.5, 4), (0.5, 12)]
+    images = _sample(elastic_model, sampler=sampler, compute_schedule=schedule)
+    assert np.all(np.isfinite(images))
+    full = _sample(elastic_model, sampler=sampler)
+    assert np.abs(images - full).max() > 1e-4
+
+
 def test_the_default_schedule_is_the_plain_sampler(elastic_model):
     expected = _sample(elastic_model)
     np.testing.assert_array_equal(
