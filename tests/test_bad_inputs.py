@@ -255,7 +255,11 @@ def row(case_id, trigger, match, error=ValueError):
 
 CASES = [
     # --- generate: step counts and other counts past int32 --------------
-    *rows_for("num_steps", NOT_COUNTS + NOT_FINITE, generate),
+    *rows_for(
+        "num_steps",
+        [value for value in NOT_COUNTS if value is not None] + NOT_FINITE,
+        generate,
+    ),
     *rows_for(
         "batch_size",
         [value for value in NOT_COUNTS if value is not None] + NOT_FINITE,
