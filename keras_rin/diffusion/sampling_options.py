@@ -12,8 +12,8 @@ from keras_rin.utils import validation
 
 # What a model samples with when neither the caller nor its preset says
 # otherwise: the best solver of the sampler study (docs/sampling/).
-DEFAULT_SAMPLER = "dpmpp_2m"
-DEFAULT_SPACING = "logsnr"
+DEFAULT_SAMPLER = "dpmpp_3m"
+DEFAULT_SPACING = "time"
 DEFAULT_NUM_STEPS = 25
 
 # Which latents a Heun corrector evaluation receives: the predictor's
