@@ -92,14 +92,21 @@ def noise_level(schedule, spacing, step, num_steps, t_start=1.0):
     return ops.where(step >= num_steps, ops.ones_like(gamma), gamma)
 
 
-def step_times(schedule, spacing, num_steps, t_start=1.0):
-    """The time `t` at which each step starts, float64 NumPy
-    `(num_steps,)`: the schedule's inverse at each step's noise level
-    (what `guidance_interval` compares with)."""
+def step_times(schedule, spacing, num_steps, t_start=1.0, steps=None):
+    """The time `t` at which each step starts, float64 NumPy: the
+    schedule's inverse at the step's noise level (what `guidance_interval`
+    compares with). It falls as the step grows.
+
+    Args:
+        schedule, spacing, num_steps, t_start: as in `noise_level`.
+        steps: int NumPy array of the steps, or None for all
+            `num_steps`.
+    """
+    steps = np.arange(num_steps) if steps is None else np.asarray(steps)
     if spacing == "time":
-        return t_start * (1.0 - np.arange(num_steps) / num_steps)
+        return t_start * (1.0 - steps / num_steps)
     levels = ops.convert_to_numpy(
-        noise_level(schedule, spacing, np.arange(num_steps), num_steps, t_start)
+        noise_level(schedule, spacing, steps, num_steps, t_start)
     ).astype("float64")
     return schedule_inverse(schedule, levels)
 

@@ -25,6 +25,7 @@ settings (`sampling_schedule`, `prediction_target`, `input_scale`) and its
 backbone.
 """
 
+import bisect
 import dataclasses
 import json
 import math
@@ -206,18 +207,14 @@ class Sampler:
             model.elastic_latent_counts or (),
             model.backbone.num_latents,
         )
-        guided = self._guided_steps(options)
+        guided_start, guided_stop = self._guided_steps(options)
         steps_per_call = num_steps
         if options.show_progress:
             steps_per_call = max(
                 1, math.ceil(num_steps / PROGRESS_UPDATES_PER_BATCH)
             )
         read_steps = set(options.read_attention_steps or ())
-        guidance_changes = {
-            step
-            for step in range(1, num_steps)
-            if guided[step] != guided[step - 1]
-        }
+        guidance_changes = {guided_start, guided_stop} - {num_steps}
         starts = sorted(
             set(range(0, num_steps, steps_per_call))
             | read_steps
@@ -231,7 +228,7 @@ class Sampler:
                 num_active_latents=next(
                     count for a, b, count in segments if a <= start < b
                 ),
-                guided=bool(guided[start]),
+                guided=guided_start <= start < guided_stop,
                 read_attention=start in read_steps,
             )
             for start, stop in zip(
@@ -240,20 +237,31 @@ class Sampler:
         )
 
     def _guided_steps(self, options):
-        """Bool NumPy `(num_steps,)`: the steps that run guidance, those
-        whose time is in `(t_low, t_high]`."""
+        """`(start, stop)`: the steps that run guidance, those whose time
+        is in `(t_low, t_high]`. Time falls as the step grows, so they are
+        consecutive; a bisection finds them in `log(num_steps)` times."""
         if not options.guided:
-            return np.zeros((options.num_steps,), bool)
-        times = noise_grids.step_times(
-            self._model.sampling_schedule,
-            options.spacing,
-            options.num_steps,
-            options.strength,
-        )
+            return 0, 0
+        num_steps = options.num_steps
+
+        def at_or_below(bound):
+            # The float32 grid's times may miss an interval's end by
+            # rounding.
+            def below(step):
+                time = noise_grids.step_times(
+                    self._model.sampling_schedule,
+                    options.spacing,
+                    num_steps,
+                    options.strength,
+                    steps=[step],
+                )[0]
+                return time <= bound + 1e-6
+
+            return bisect.bisect_left(range(num_steps), True, key=below)
+
         low, high = options.guidance_interval
-        # The float32 grid's times may miss an interval's end by rounding.
-        tolerance = 1e-6
-        return (times > low + tolerance) & (times <= high + tolerance)
+        start = at_or_below(high)
+        return start, max(start, at_or_below(low))
 
     def _sample_batch(self, options, plan, batch, report_progress):
         """Samples one batch; returns `(samples, maps)`, `maps` None unless

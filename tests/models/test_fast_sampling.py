@@ -213,6 +213,23 @@ def test_an_interval_guides_only_the_steps_inside_it(model):
     assert guided == [3, 4, 5, 6]
 
 
+@pytest.mark.parametrize("spacing", noise_grids.SPACINGS)
+def test_planning_the_largest_step_count_is_cheap(model, spacing):
+    # 2**31 - 1 steps are allowed: the plan must not list them one by one.
+    options = sampling_options.SamplingOptions(
+        num_steps=2**31 - 1,
+        spacing=spacing,
+        guidance_scale=2.0,
+        guidance_interval=(0.3, 0.7),
+        verbose=0,
+    ).resolve(model)
+    chunks = sampling.Sampler(model)._chunks(options)
+    assert [chunk.guided for chunk in chunks] == [False, True, False]
+    if spacing == "time":
+        starts = [chunk.start / options.num_steps for chunk in chunks]
+        np.testing.assert_allclose(starts, [0.0, 0.3, 0.7], atol=1e-6)
+
+
 @pytest.mark.parametrize("start", sampling_options.UNCONDITIONAL_START)
 def test_guidance_may_start_and_stop_inside_a_run(model, start):
     labels = np.array([0, 1, 2], "int32")
