@@ -1,5 +1,6 @@
 import importlib.util
 import os
+import sys
 
 from PIL import Image
 
@@ -14,6 +15,18 @@ def load_example(name):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def load_digit_study(name, monkeypatch):
+    """Imports an example that scores digits with examples/evaluate_digits
+    (its sibling, importable as when run from examples/), with a smaller
+    digit classifier than the example's, which takes far longer to fit."""
+    monkeypatch.syspath_prepend(EXAMPLES)
+    module = load_example(name)
+    monkeypatch.setattr(
+        sys.modules["evaluate_digits"], "CLASSIFIER_HIDDEN_UNITS", (64,)
+    )
     return module
 
 

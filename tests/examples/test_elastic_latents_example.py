@@ -1,13 +1,12 @@
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import keras_rin
-from tests.examples import EXAMPLES
+from tests.examples import load_digit_study
 from tests.examples import load_example
 
 # Example runs end to end: slow (deselect with -m "not large").
@@ -18,16 +17,7 @@ pytest.importorskip("sklearn")
 
 @pytest.fixture
 def example(monkeypatch):
-    # The script imports its siblings (evaluate_digits), as it does when
-    # run from examples/.
-    monkeypatch.syspath_prepend(EXAMPLES)
-    module = load_example("elastic_latents")
-    # A smaller digit classifier than the example's, which takes far longer
-    # to fit.
-    monkeypatch.setattr(
-        sys.modules["evaluate_digits"], "CLASSIFIER_HIDDEN_UNITS", (64,)
-    )
-    return module
+    return load_digit_study("elastic_latents", monkeypatch)
 
 
 def test_baselines_are_matched_to_the_flops_of_each_schedule(example):

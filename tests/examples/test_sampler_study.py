@@ -1,12 +1,10 @@
 import json
 import os
-import sys
 
 import pytest
 from PIL import Image
 
-from tests.examples import EXAMPLES
-from tests.examples import load_example
+from tests.examples import load_digit_study
 
 # Example runs end to end: slow (deselect with -m "not large").
 pytestmark = pytest.mark.large
@@ -16,15 +14,7 @@ pytest.importorskip("sklearn")
 
 @pytest.fixture
 def example(monkeypatch):
-    # The script imports evaluate_digits, as it does when run from examples/.
-    monkeypatch.syspath_prepend(EXAMPLES)
-    module = load_example("sampler_study")
-    # A smaller digit classifier than the example's, which takes far longer
-    # to fit.
-    monkeypatch.setattr(
-        sys.modules["evaluate_digits"], "CLASSIFIER_HIDDEN_UNITS", (64,)
-    )
-    return module
+    return load_digit_study("sampler_study", monkeypatch)
 
 
 def test_smoke_run_measures_every_solver_and_plots(example, tmp_path):
