@@ -1,5 +1,6 @@
 import os
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,6 +13,12 @@ pytestmark = pytest.mark.large
 pytest.importorskip("sklearn")
 
 
+# Editing itself is tested on every backend in
+# tests/models/test_fast_sampling.py; the example's figure, once.
+@pytest.mark.skipif(
+    keras.config.backend() != "jax",
+    reason="backend-independent example logic: run once, on JAX",
+)
 def test_editing_keeps_what_it_must_and_writes_the_figure(tmp_path):
     example = load_example("editing")
     grid = example.main(output=str(tmp_path), classes=(3, 7))

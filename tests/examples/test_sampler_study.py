@@ -1,6 +1,7 @@
 import json
 import os
 
+import keras
 import pytest
 from PIL import Image
 
@@ -17,6 +18,12 @@ def example(monkeypatch):
     return load_digit_study("sampler_study", monkeypatch)
 
 
+# The study's logic is backend-independent and its solvers are tested on
+# every backend in tests/models/test_fast_sampling.py: run it once.
+@pytest.mark.skipif(
+    keras.config.backend() != "jax",
+    reason="backend-independent study logic: run once, on JAX",
+)
 def test_smoke_run_measures_every_solver_and_plots(example, tmp_path):
     pytest.importorskip("matplotlib")
     output = str(tmp_path / "study")
