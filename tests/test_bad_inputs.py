@@ -421,6 +421,7 @@ CASES = [
     ),
     *rows_for("dropout_rate", [-0.1, 1.0, *NOT_FINITE, "0"], backbone),
     *rows_for("drop_path_rate", [-0.1, 1.0, float("nan")], backbone),
+    *rows_for("rematerialize_blocks", ["yes", 1, None], backbone),
     *rows_for(
         "image_shape",
         [None, 8, (8, 8), (8, 8, 0), (8, -8, 1), (8.0, 8, 1), "881"],

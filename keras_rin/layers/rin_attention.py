@@ -22,9 +22,13 @@ class RINAttention(keras.layers.Layer):
 
     The attention core runs through `keras.ops.dot_product_attention` so that
     fused kernels are used where the backend has them. Under a mixed
-    precision policy, the logits and softmax are computed in float32. With
-    `return_attention_scores=True` the attention is computed explicitly and
-    its probabilities are returned as well (for inspection).
+    precision policy its queries, keys and values stay in the compute dtype
+    (bf16), which the fused GPU and TPU kernels need; every backend's
+    kernel accumulates the products and computes the softmax in float32
+    (tested against the float32 layer to bf16 precision). With
+    `return_attention_scores=True` the attention is computed explicitly in
+    float32 and its probabilities are returned as well (for
+    inspection).
 
     Args:
         num_heads: int, number of attention heads.
@@ -130,14 +134,16 @@ class RINAttention(keras.layers.Layer):
         k = self._split_heads(self.key_dense(context))
         v = self._split_heads(self.value_dense(context))
         compute_dtype = q.dtype
-        if keras.backend.standardize_dtype(compute_dtype) != "float32":
-            q, k, v = (ops.cast(t, "float32") for t in (q, k, v))
         mask = None
         if key_mask is not None:
             mask = ops.cast(key_mask, "bool")[:, None, None, :]
         if return_attention_scores:
+            q, k, v = (ops.cast(t, "float32") for t in (q, k, v))
             attended, scores = self._explicit_attention(q, k, v, mask)
         else:
+            # The compute dtype goes in as it is: the fused kernels (cuDNN,
+            # flash, TPU) need bf16 inputs and keep their logits and
+            # softmax in float32, as the backends' XLA paths do.
             attended = ops.dot_product_attention(q, k, v, mask=mask)
         attended = ops.cast(attended, compute_dtype)
         shape = ops.shape(attended)

@@ -31,6 +31,13 @@ class RINBlock(keras.layers.Layer):
         drop_path_rate: float in [0, 1), stochastic depth on the compute
             layers' residual branches.
         epsilon: float, LayerNorm epsilon.
+        rematerialize: bool, recompute the block's activations in the
+            backward pass instead of keeping them (`keras.remat`: JAX's
+            `jax.checkpoint`, TensorFlow's `recompute_grad`, PyTorch's
+            `torch.utils.checkpoint`). Same outputs and gradients, dropout
+            masks included; a training pass (`training=True`) then keeps
+            one block's activations at a time, for one more forward pass of
+            the block in the backward pass.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Example:
@@ -57,6 +64,7 @@ class RINBlock(keras.layers.Layer):
         dropout_rate=0.0,
         drop_path_rate=0.0,
         epsilon=1e-6,
+        rematerialize=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -70,6 +78,7 @@ class RINBlock(keras.layers.Layer):
         self.dropout_rate = dropout_rate
         self.drop_path_rate = drop_path_rate
         self.epsilon = epsilon
+        self.rematerialize = rematerialize
 
     def build(self, latents_shape, interface_shape):
         latent_dim = latents_shape[-1]
@@ -154,6 +163,45 @@ class RINBlock(keras.layers.Layer):
             read_attention)` where `read_attention` is float32 `(batch,
             num_tokens)`, a distribution over the interface tokens.
         """
+        generators = self._seed_generators_in_block()
+
+        def run(latents, interface, *seed_states):
+            # The recomputation draws the dropout masks of the first pass:
+            # the seed states go in as inputs and are restored first, and
+            # the advanced states come out as outputs (JAX's transformed
+            # function must not leak them as side effects).
+            for generator, state in zip(generators, seed_states, strict=True):
+                generator.state.assign(state)
+            outputs = self._read_compute_write(
+                latents,
+                interface,
+                training,
+                return_read_attention,
+                latent_mask,
+            )
+            return outputs, [ops.copy(g.state.value) for g in generators]
+
+        if not (self.rematerialize and training):
+            return self._read_compute_write(
+                latents, interface, training, return_read_attention, latent_mask
+            )
+        states = [ops.copy(generator.state.value) for generator in generators]
+        outputs, states = keras.remat(run)(latents, interface, *states)
+        for generator, state in zip(generators, states, strict=True):
+            generator.state.assign(state)
+        return outputs
+
+    def _seed_generators_in_block(self):
+        """The seed generators of the block's dropout and drop-path."""
+        # Keras' Dropout has no generator at rate 0.
+        generators = [self.drop_path.seed_generator]
+        for mlp in self.compute_mlps:
+            generators.append(getattr(mlp.dropout, "seed_generator", None))
+        return [g for g in generators if g is not None]
+
+    def _read_compute_write(
+        self, latents, interface, training, return_read_attention, latent_mask
+    ):
         if return_read_attention:
             read, scores = self.read_attention(
                 latents, interface, return_attention_scores=True
@@ -210,6 +258,7 @@ class RINBlock(keras.layers.Layer):
                 "dropout_rate": self.dropout_rate,
                 "drop_path_rate": self.drop_path_rate,
                 "epsilon": self.epsilon,
+                "rematerialize": self.rematerialize,
             }
         )
         return config

@@ -47,6 +47,7 @@ class RINNetworkConfig:
     drop_path_rate: float = 0.0
     time_scaling: float = 1000.0
     epsilon: float = 1e-6
+    rematerialize_blocks: bool = False
 
     def __post_init__(self):
         for name in _POSITIVE_INTS:
@@ -57,6 +58,7 @@ class RINNetworkConfig:
         self._normalise("drop_path_rate", validation.check_rate)
         self._normalise("time_scaling", validation.check_positive_number)
         self._normalise("epsilon", validation.check_positive_number)
+        self._normalise("rematerialize_blocks", validation.check_bool)
         reserved = self.num_reserved_latents
         if self.num_latents <= reserved:
             raise ValueError(
@@ -175,6 +177,7 @@ def build_layers(config, tokenizer, readout, dtype=None):
             config.dropout_rate,
             config.drop_path_rate,
             config.epsilon,
+            config.rematerialize_blocks,
             dtype=dtype,
             name=f"block_{i}",
         )

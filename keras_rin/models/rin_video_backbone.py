@@ -58,6 +58,12 @@ class RINVideoBackbone(RINBackboneBase):
         drop_path_rate: float in [0, 1), stochastic depth on compute layers.
         time_scaling: float, gamma is multiplied by it before the sinusoid.
         epsilon: float, LayerNorm epsilon.
+        rematerialize_blocks: bool, recompute each block's activations in
+            the backward pass instead of storing them (gradient
+            checkpointing through `keras.remat`). Training then holds the
+            activations of one block at a time, at the cost of one more
+            forward pass of the blocks; outputs, gradients and dropout
+            masks are unchanged. For the large presets on one accelerator.
         dtype: dtype policy of the model (e.g. `"mixed_bfloat16"`).
         **kwargs: base model arguments (`name`, ...).
 
@@ -94,6 +100,7 @@ class RINVideoBackbone(RINBackboneBase):
         drop_path_rate=0.0,
         time_scaling=1000.0,
         epsilon=1e-6,
+        rematerialize_blocks=False,
         dtype=None,
         **kwargs,
     ):

@@ -79,11 +79,58 @@ def test_keys_and_values_are_not_normalised():
     assert not np.allclose(first, second, atol=1e-3)
 
 
-def test_attention_runs_in_float32_under_mixed_precision():
+def test_attention_runs_under_mixed_precision():
     layer = RINAttention(num_heads=2, attention_dim=8, dtype="mixed_bfloat16")
     out = layer(rng.normal(size=(1, 3, 8)).astype("float32"))
     assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
     assert np.all(np.isfinite(ops.convert_to_numpy(ops.cast(out, "float32"))))
+
+
+def test_fused_attention_takes_bf16_under_mixed_precision(monkeypatch):
+    """The fused kernels (cuDNN, flash, TPU) need bf16 inputs; the output
+    still matches the float32 layer to bf16 precision."""
+    query = rng.normal(size=(2, 24, 32)).astype("float32")
+    context = rng.normal(size=(2, 40, 16)).astype("float32")
+    full = RINAttention(num_heads=4, attention_dim=16)
+    full(query, context)
+    _randomize(full)
+    mixed = RINAttention(num_heads=4, attention_dim=16, dtype="mixed_bfloat16")
+    mixed(query, context)
+    mixed.set_weights(full.get_weights())
+
+    fused = ops.dot_product_attention
+    seen = []
+
+    def spy(q, k, v, **kwargs):
+        seen.append(
+            {keras.backend.standardize_dtype(t.dtype) for t in (q, k, v)}
+        )
+        return fused(q, k, v, **kwargs)
+
+    monkeypatch.setattr(ops, "dot_product_attention", spy)
+    got = ops.convert_to_numpy(ops.cast(mixed(query, context), "float32"))
+    assert seen == [{"bfloat16"}]
+    expected = ops.convert_to_numpy(full(query, context))
+    error = np.abs(got - expected).max() / np.abs(expected).max()
+    assert error < 3e-2, error
+    # The same to bf16 precision with a key mask (elastic latents).
+    key_mask = np.arange(40)[None, :] < np.array([[40], [25]])
+    got = ops.convert_to_numpy(
+        ops.cast(mixed(query, context, key_mask=key_mask), "float32")
+    )
+    expected = ops.convert_to_numpy(full(query, context, key_mask=key_mask))
+    assert np.abs(got - expected).max() / np.abs(expected).max() < 3e-2
+
+
+def test_attention_scores_stay_float32_under_mixed_precision():
+    layer = RINAttention(num_heads=2, attention_dim=8, dtype="mixed_bfloat16")
+    query = rng.normal(size=(1, 3, 8)).astype("float32")
+    context = rng.normal(size=(1, 5, 8)).astype("float32")
+    _, scores = layer(query, context, return_attention_scores=True)
+    assert keras.backend.standardize_dtype(scores.dtype) == "float32"
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(ops.sum(scores, axis=-1)), 1.0, atol=1e-6
+    )
 
 
 def test_heads_must_divide_width():
