@@ -1,10 +1,12 @@
-"""What every benchmark here shares: the machine's float32 matrix-multiply
-speed, peak memory, and the model FLOPs utilisation computed from them.
+"""What every benchmark here shares: the machine's matrix-multiply speed
+(float32, and bfloat16 for mixed-precision runs), peak memory, and the
+model FLOPs utilisation computed from them.
 
 Model FLOPs utilisation (MFU) is the model's counted FLOPs per second
-divided by the FLOPs per second of a large float32 matrix multiply measured
-in the same run on the same machine. The ratio holds on a noisy machine and
-reads the same on a CPU and a GPU.
+divided by the FLOPs per second of a large matrix multiply measured in the
+same run on the same machine: float32 for a float32 run, bfloat16 for a
+`mixed_bfloat16` one (whose products run in bfloat16). The ratio holds on
+a noisy machine and reads the same on a CPU and a GPU.
 """
 
 import os
@@ -17,17 +19,19 @@ import numpy as np
 
 # Square sizes of the reference matrix multiply; the fastest one counts.
 MATMUL_SIZES = (2048, 4096)
+# The dtype policies a benchmark runs under (`--dtype`).
+DTYPES = ("float32", "mixed_bfloat16")
 
 
-def matmul_flops_per_second(sizes=MATMUL_SIZES, repeats=3):
-    """The best FLOPs per second of a float32 `n x n` matrix multiply on
-    this backend, compiled where the backend compiles (XLA on JAX and
-    TensorFlow, eager ATen on PyTorch)."""
+def matmul_flops_per_second(sizes=MATMUL_SIZES, repeats=3, dtype="float32"):
+    """The best FLOPs per second of an `n x n` matrix multiply in `dtype`
+    (`"float32"` or `"bfloat16"`) on this backend, compiled where the
+    backend compiles (XLA on JAX and TensorFlow, eager ATen on PyTorch)."""
     matmul = _compiled_matmul()
     best = 0.0
     for n in sizes:
-        a = keras.random.normal((n, n), seed=1)
-        b = keras.random.normal((n, n), seed=2)
+        a = keras.random.normal((n, n), seed=1, dtype=dtype)
+        b = keras.random.normal((n, n), seed=2, dtype=dtype)
         block(matmul(a, b))
         start = time.perf_counter()
         for _ in range(repeats):
@@ -56,6 +60,18 @@ def block(tensor):
     if hasattr(tensor, "block_until_ready"):
         tensor.block_until_ready()
     keras.ops.convert_to_numpy(keras.ops.ravel(tensor)[:1])
+
+
+def synchronize(model=None):
+    """Waits for the work queued on the device: `model`'s last update (one
+    compiled step on JAX and TensorFlow) and PyTorch's CUDA stream."""
+    if model is not None and model.trainable_variables:
+        block(model.trainable_variables[-1].value)
+    if keras.config.backend() == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
 
 
 def host_memory_mib():
@@ -133,6 +149,21 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--sampling-steps", type=int, default=100)
+    parser.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="float32",
+        help="mixed_bfloat16: products in bfloat16, MFU against a bfloat16 "
+        "matrix multiply",
+    )
+    parser.add_argument(
+        "--matmul-sizes",
+        type=int,
+        nargs="+",
+        default=list(MATMUL_SIZES),
+        help="sizes of the reference matrix multiply (small ones for smoke "
+        "runs)",
+    )
 
 
 def sampling_report(batch_size, num_steps, first_call, seconds, flops, memory):
@@ -147,14 +178,29 @@ def sampling_report(batch_size, num_steps, first_call, seconds, flops, memory):
     }
 
 
-def add_utilisation(result, matmul_sizes=MATMUL_SIZES):
+def is_bfloat16(dtype):
+    """Whether a run under the dtype policy `dtype` multiplies in
+    bfloat16 (`"mixed_bfloat16"`, `"bfloat16"`)."""
+    return "bfloat16" in (dtype or "float32")
+
+
+def add_utilisation(result, matmul_sizes=MATMUL_SIZES, dtype="float32"):
     """Times the reference matrix multiply into `result` and adds the MFU
-    of each `<kind>_flops_per_s` it holds; returns `result`."""
+    of each `<kind>_flops_per_s` it holds; returns `result`. The float32
+    multiply is always timed (`matmul_flops_per_s`); a bfloat16 run
+    (`dtype` `"mixed_bfloat16"`) also times a bfloat16 one
+    (`matmul_bf16_flops_per_s`), its MFU's reference."""
     result["matmul_flops_per_s"] = matmul_flops_per_second(matmul_sizes)
+    reference = result["matmul_flops_per_s"]
+    if is_bfloat16(dtype):
+        result["matmul_bf16_flops_per_s"] = matmul_flops_per_second(
+            matmul_sizes, dtype="bfloat16"
+        )
+        reference = result["matmul_bf16_flops_per_s"]
     for kind in ("train", "sampling"):
         if f"{kind}_flops_per_s" in result:
             result[f"{kind}_mfu"] = model_flops_utilisation(
-                result[f"{kind}_flops_per_s"], result["matmul_flops_per_s"]
+                result[f"{kind}_flops_per_s"], reference
             )
     return result
 

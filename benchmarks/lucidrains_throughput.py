@@ -31,6 +31,12 @@ How the configurations differ (the port has no switch for these):
   (`latent_token_time_cond=True`, the paper's design); its optional
   linear self-attention over the patches, not in the paper, is off.
 
+`--dtype mixed_bfloat16` runs the training step's forward pass and the
+sampling under `torch.autocast(..., dtype=torch.bfloat16)` (PyTorch's
+mixed precision: float32 weights, bfloat16 products; the backward pass
+follows the forward's dtypes), with MFU against a bfloat16 matrix
+multiply. On a machine with CUDA the model runs on the GPU.
+
 torchvision is imported by the port's dataset and trainer only. Its PyPI
 wheels are CUDA builds that do not load with the CPU torch, so when it
 fails to import, an empty stand-in module is put in its place.
@@ -76,6 +82,18 @@ CONFIGS = {
         heads=4,
         dim_head=32,
     ),
+    # The `rin_imagenet_64` preset's sizes (latent width 1024 = 16 x 64).
+    "imagenet64": dict(
+        dim=256,
+        dim_latent=1024,
+        image_size=64,
+        patch_size=4,
+        depth=4,
+        latent_self_attn_depth=4,
+        num_latents=128,
+        heads=16,
+        dim_head=64,
+    ),
     "tiny": dict(
         dim=16,
         dim_latent=32,
@@ -114,6 +132,23 @@ def import_rin_pytorch():
     return rin_pytorch
 
 
+def device_type():
+    """`"cuda"` where PyTorch sees a GPU, else `"cpu"`."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def precision(dtype):
+    """The context of the network's computations under `dtype`: bfloat16
+    autocast for `"mixed_bfloat16"`, nothing for float32."""
+    import torch
+
+    if benchmark_utils.is_bfloat16(dtype):
+        return torch.autocast(device_type(), dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def build(config_name, sampling_steps=100, seed=0):
     import torch
 
@@ -125,7 +160,7 @@ def build(config_name, sampling_steps=100, seed=0):
         patches_self_attn=False,
         flash=True,
     )
-    return rin_pytorch.GaussianDiffusion(
+    diffusion = rin_pytorch.GaussianDiffusion(
         network,
         timesteps=sampling_steps,
         use_ddim=False,
@@ -133,6 +168,7 @@ def build(config_name, sampling_steps=100, seed=0):
         noise_schedule="sigmoid",
         train_prob_self_cond=0.9,
     )
+    return diffusion.to(device_type())
 
 
 def count_forward_flops(diffusion):
@@ -143,11 +179,13 @@ def count_forward_flops(diffusion):
 
     model = diffusion.model
     size = model.image_size
-    image = torch.zeros(1, model.channels, size, size)
+    device = next(model.parameters()).device
+    image = torch.zeros(1, model.channels, size, size, device=device)
+    times = torch.zeros(1, device=device)
     with torch.no_grad(), explicit_attention():
-        _, latents = model(image, torch.zeros(1), return_latents=True)
+        _, latents = model(image, times, return_latents=True)
         with FlopCounterMode(display=False) as counter:
-            model(image, torch.zeros(1), image, latents)
+            model(image, times, image, latents)
     return counter.get_total_flops()
 
 
@@ -171,15 +209,17 @@ def explicit_attention():
         torch.nn.functional.scaled_dot_product_attention = fused
 
 
-def measure_training(diffusion, batch_size=32, steps=3):
+def measure_training(diffusion, batch_size=32, steps=3, dtype="float32"):
     import torch
 
     optimizer = torch.optim.AdamW(diffusion.parameters(), lr=1e-4)
     size = diffusion.image_size
     images = torch.rand(batch_size, diffusion.channels, size, size)
+    images = images.to(device_type())
 
     def train_step():
-        loss = diffusion(images)
+        with precision(dtype):
+            loss = diffusion(images)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -189,6 +229,7 @@ def measure_training(diffusion, batch_size=32, steps=3):
         start = time.perf_counter()
         for _ in range(repeats):
             train_step()
+        benchmark_utils.synchronize()
         return (time.perf_counter() - start) / repeats
 
     with benchmark_utils.PeakMemory() as memory:
@@ -208,20 +249,20 @@ def measure_training(diffusion, batch_size=32, steps=3):
     }
 
 
-def measure_sampling(diffusion, batch_size=32):
+def measure_sampling(diffusion, batch_size=32, dtype="float32"):
     import torch
 
     num_steps = diffusion.timesteps
     diffusion.eval()
-    with benchmark_utils.PeakMemory() as memory:
+    with benchmark_utils.PeakMemory() as memory, precision(dtype):
         diffusion.timesteps = 2
         start = time.perf_counter()
-        diffusion.sample(batch_size=batch_size)
+        benchmark_utils.block(diffusion.sample(batch_size=batch_size))
         first_call = time.perf_counter() - start
         diffusion.timesteps = num_steps
         start = time.perf_counter()
         torch.manual_seed(0)
-        diffusion.sample(batch_size=batch_size)
+        benchmark_utils.block(diffusion.sample(batch_size=batch_size))
         seconds = time.perf_counter() - start
     diffusion.train()
     flops = count_forward_flops(diffusion) * batch_size * num_steps
@@ -231,7 +272,13 @@ def measure_sampling(diffusion, batch_size=32):
 
 
 def run(
-    config_name, phase="all", batch_size=32, train_steps=3, sampling_steps=100
+    config_name,
+    phase="all",
+    batch_size=32,
+    train_steps=3,
+    sampling_steps=100,
+    dtype="float32",
+    matmul_sizes=benchmark_utils.MATMUL_SIZES,
 ):
     import torch
 
@@ -242,17 +289,20 @@ def run(
         "backend_version": torch.__version__,
         "device": benchmark_utils.device_description(),
         "config": config_name,
+        "dtype": dtype,
         "parameters": sum(p.numel() for p in diffusion.model.parameters()),
         "forward_flops_per_image": count_forward_flops(diffusion),
         "self_conditioning_rate": 0.9,
         "batch_size": batch_size,
     }
     if phase in ("all", "train"):
-        result.update(measure_training(diffusion, batch_size, train_steps))
+        result.update(
+            measure_training(diffusion, batch_size, train_steps, dtype)
+        )
     if phase in ("all", "sample"):
         result["sampling_steps"] = sampling_steps
-        result.update(measure_sampling(diffusion, batch_size))
-    return benchmark_utils.add_utilisation(result)
+        result.update(measure_sampling(diffusion, batch_size, dtype))
+    return benchmark_utils.add_utilisation(result, matmul_sizes, dtype)
 
 
 def main(argv=None):
@@ -266,6 +316,8 @@ def main(argv=None):
         args.batch_size,
         args.train_steps,
         args.sampling_steps,
+        args.dtype,
+        tuple(args.matmul_sizes),
     )
     print(json.dumps(result))
 

@@ -4,13 +4,16 @@ run; writes `results.json` and `results.md`.
 
     python benchmarks/suite.py                      # the whole suite
     python benchmarks/suite.py --backends jax --configs small --no-scaling
+    python benchmarks/suite.py --dtypes float32 mixed_bfloat16 --remat
 
 Each measurement runs in its own process (one backend per process, and a
 fresh peak-memory count), and each process also times a float32 matrix
-multiply. Model FLOPs utilisation (MFU) is reported against the fastest of
-those matrix multiplies, the machine's ceiling in this run, so backends are
-judged against the same number. The Markdown file checks the targets of the
-performance issue.
+multiply (and a bfloat16 one under `mixed_bfloat16`). Model FLOPs
+utilisation (MFU) is reported against the fastest of those matrix
+multiplies of the run's dtype, the machine's ceiling in this run, so
+backends are judged against the same number. Rows are kept apart by
+implementation, configuration, dtype and rematerialisation. The Markdown
+file checks the targets of the performance issue.
 """
 
 import argparse
@@ -25,14 +28,24 @@ import keras
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKENDS = ("jax", "tensorflow", "torch")
 CONFIGS = ("cifar10", "small")
+DTYPES = ("float32", "mixed_bfloat16")
+# The configurations of `lucidrains_throughput.CONFIGS`: rin-pytorch runs
+# only these.
+LUCIDRAINS_CONFIGS = ("cifar10", "imagenet64", "small", "tiny")
 TARGET_MFU = 0.75
 TARGET_BACKEND_RATIO = 2.0
 TARGET_SPEEDUP = 1.25
 TARGET_COMPILE_S = 60.0
+TARGET_MEMORY_RATIO = 1.5  # JAX's training peak against rin-pytorch's
+TARGET_REMAT_RATIO = 0.5  # training peak with remat against without
+TARGET_IMAGENET64_BF16_MFU = 0.40  # JAX, training
 
 
 def jobs(args):
-    """`(label, command, environment)` of every measurement."""
+    """`(label, command, environment)` of every measurement: for each
+    configuration and dtype, each backend's training and sampling (and
+    training with `--remat`), keras-rin on PyTorch without dropout, and
+    rin-pytorch; then the scaling run."""
     common = [
         "--batch-size",
         str(args.batch_size),
@@ -41,46 +54,69 @@ def jobs(args):
         "--sampling-steps",
         str(args.sampling_steps),
     ]
+    if getattr(args, "matmul_sizes", None):
+        common += ["--matmul-sizes"] + [str(n) for n in args.matmul_sizes]
+    jit = ["--jit-compile", getattr(args, "jit_compile", "auto")]
+    remat = getattr(args, "remat", False)
     result = []
     for config in args.configs:
-        for backend in args.backends:
-            for phase in ("train", "sample"):
-                command = [
-                    "throughput.py",
-                    "--config",
-                    config,
-                    "--phase",
-                    phase,
-                ]
-                result.append(
-                    (f"{backend} {config} {phase}", command + common, backend)
-                )
-        if args.lucidrains and "torch" in args.backends:
-            # rin-pytorch has no dropout: keras-rin's training without it.
-            config_name = config + "-no-dropout"
-            command = ["throughput.py", "--config", config_name]
-            command += ["--phase", "train"]
-            result.append(
-                (f"torch {config_name} train", command + common, "torch")
-            )
-        if args.lucidrains:
-            for phase in ("train", "sample"):
-                command = [
-                    "lucidrains_throughput.py",
-                    "--config",
-                    config,
-                    "--phase",
-                    phase,
-                ]
-                result.append(
-                    (f"rin-pytorch {config} {phase}", command + common, "torch")
-                )
+        for dtype in getattr(args, "dtypes", ["float32"]):
+            tail = common + ["--dtype", dtype]
+            runs = [("train", False), ("sample", False)]
+            runs += [("train", True)] if remat else []
+            for backend in args.backends:
+                for phase, rematerialize in runs:
+                    command = ["throughput.py", "--config", config]
+                    command += ["--phase", phase] + tail + jit
+                    command += ["--remat"] if rematerialize else []
+                    label = _label(backend, config, phase, dtype, rematerialize)
+                    result.append((label, command, backend))
+            if args.lucidrains and "torch" in args.backends:
+                # rin-pytorch has no dropout: keras-rin's training without.
+                config_name = config + "-no-dropout"
+                command = ["throughput.py", "--config", config_name]
+                command += ["--phase", "train"] + tail + jit
+                label = _label("torch", config_name, "train", dtype)
+                result.append((label, command, "torch"))
+            if args.lucidrains and config in LUCIDRAINS_CONFIGS:
+                for phase in ("train", "sample"):
+                    command = ["lucidrains_throughput.py", "--config", config]
+                    command += ["--phase", phase] + tail
+                    label = _label("rin-pytorch", config, phase, dtype)
+                    result.append((label, command, "torch"))
     if args.scaling:
         command = ["scaling.py", "--batch-size", str(args.scaling_batch_size)]
         result.append(
             (f"scaling ({args.scaling_backend})", command, args.scaling_backend)
         )
     return result
+
+
+def _label(name, config, phase, dtype="float32", remat=False):
+    """`"<name> <config> <phase>"`, then `bf16` and `remat` where they
+    apply (a float32 run's label is the same as before either existed)."""
+    words = [name, config, phase]
+    words += ["bf16"] if _is_bf16(dtype) else []
+    words += ["remat"] if remat else []
+    return " ".join(words)
+
+
+def _is_bf16(dtype):
+    return "bfloat16" in (dtype or "float32")
+
+
+def _row_dtype(row):
+    """A row's dtype; results written before there were dtypes: float32."""
+    return row.get("dtype") or "float32"
+
+
+def _row_remat(row):
+    return bool(row.get("remat", False))
+
+
+def _plain(row):
+    """A float32 row without rematerialisation (the original targets)."""
+    return not _is_bf16(_row_dtype(row)) and not _row_remat(row)
 
 
 def run_job(command, backend, timeout):
@@ -126,44 +162,69 @@ def run_suite(args):
 
 def summarise(measurements, scaling, args=None):
     """Merges the train and sample processes of each implementation,
-    backend and configuration into one row, with MFU against the fastest
-    matrix multiply of the run."""
-    reference = max(
-        (m.get("matmul_flops_per_s", 0.0) for m in measurements), default=0.0
-    )
+    backend, configuration, dtype and rematerialisation into one row, with
+    MFU against the fastest matrix multiply of the run (the bfloat16 one
+    for bf16 rows)."""
+    reference = _fastest(measurements, "matmul_flops_per_s")
+    bf16_reference = _fastest(measurements, "matmul_bf16_flops_per_s")
     rows = {}
     for m in measurements:
         if "error" in m:
-            key = tuple(m["label"].split()[:2])
+            words = m["label"].split()
+            key = tuple(words[:2]) + (
+                "mixed_bfloat16" if "bf16" in words[3:] else "float32",
+                "remat" in words[3:],
+            )
             rows.setdefault(key, {}).setdefault("errors", []).append(
                 f"{m['label']}: {m['error']}"
             )
             continue
         implementation = m["implementation"]
         name = m["backend"] if implementation == "keras_rin" else implementation
-        row = rows.setdefault((name, m["config"]), {})
+        key = (name, m["config"], _row_dtype(m), _row_remat(m))
+        row = rows.setdefault(key, {})
         row.update({k: v for k, v in m.items() if k not in ("label",)})
         row["name"] = name
         row.setdefault("own_matmul_flops_per_s", {})[m["label"]] = m[
             "matmul_flops_per_s"
         ]
+        if "matmul_bf16_flops_per_s" in m:
+            row.setdefault("own_matmul_bf16_flops_per_s", {})[m["label"]] = m[
+                "matmul_bf16_flops_per_s"
+            ]
     for row in rows.values():
+        ceiling = bf16_reference if _is_bf16(_row_dtype(row)) else reference
         for kind in ("train", "sampling"):
             flops = row.get(f"{kind}_flops_per_s")
-            if flops is not None and reference:
-                row[f"{kind}_mfu"] = flops / reference
-    return {
+            if flops is not None and ceiling:
+                row[f"{kind}_mfu"] = flops / ceiling
+    summary = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "command": " ".join(sys.argv),
         "versions": _versions(),
         "reference_matmul_flops_per_s": reference,
         "settings": None if args is None else _settings(args),
-        "rows": sorted(
-            rows.values(),
-            key=lambda r: (r.get("config", ""), r.get("name", "")),
-        ),
+        "rows": sorted(rows.values(), key=_row_order),
         "scaling": scaling,
     }
+    if bf16_reference:
+        summary["reference_matmul_bf16_flops_per_s"] = bf16_reference
+    return summary
+
+
+def _fastest(measurements, field):
+    return max((m.get(field, 0.0) for m in measurements), default=0.0)
+
+
+def _row_order(row):
+    """Configuration, then float32 before bf16, without remat before with,
+    then implementation."""
+    return (
+        row.get("config", ""),
+        _is_bf16(_row_dtype(row)),
+        _row_remat(row),
+        row.get("name", ""),
+    )
 
 
 def _settings(args):
@@ -172,6 +233,9 @@ def _settings(args):
         "train_steps": args.train_steps,
         "sampling_steps": args.sampling_steps,
         "scaling_backend": args.scaling_backend if args.scaling else None,
+        "dtypes": list(getattr(args, "dtypes", ["float32"])),
+        "remat": getattr(args, "remat", False),
+        "jit_compile": getattr(args, "jit_compile", "auto"),
     }
 
 
@@ -214,17 +278,25 @@ def markdown(summary):
         "",
         "Reference float32 matrix multiply (fastest in this run): "
         f"{summary['reference_matmul_flops_per_s'] / 1e9:.1f} GFLOP/s.",
-        "",
     ]
+    if summary.get("reference_matmul_bf16_flops_per_s"):
+        lines += [
+            "Reference bfloat16 matrix multiply (the MFU reference of the "
+            "bf16 rows): "
+            f"{summary['reference_matmul_bf16_flops_per_s'] / 1e9:.1f} "
+            "GFLOP/s.",
+        ]
+    lines += [""]
     rows = [r for r in summary["rows"] if "name" in r]
     if rows:
         lines += [
             f"Device: {rows[0].get('device', '?')}.",
             "",
-            "| config | implementation | params (M) | GFLOPs/image | "
-            "train img/s | train MFU | train peak MiB | first step s | "
-            "compile s | sample img/s | sample MFU | sample peak MiB |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| config | implementation | dtype | remat | params (M) | "
+            "GFLOPs/image | train img/s | train MFU | train peak MiB | "
+            "first step s | compile s | sample img/s | sample MFU | "
+            "sample peak MiB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in rows:
             lines.append(
@@ -233,6 +305,8 @@ def markdown(summary):
                     [
                         r["config"],
                         r["name"],
+                        "bf16" if _is_bf16(_row_dtype(r)) else "float32",
+                        "yes" if _row_remat(r) else "-",
                         _number(r.get("parameters"), 1e6, 2),
                         _number(r.get("forward_flops_per_image"), 1e9, 3),
                         _number(r.get("train_images_per_s"), 1, 2),
@@ -258,18 +332,31 @@ def markdown(summary):
     if summary.get("scaling") and "rows" in summary["scaling"]:
         lines += ["", "## Scaling with the number of tokens", ""]
         lines += scaling_markdown(summary["scaling"])
-        lines += ["", "![Cost against tokens](scaling.png)"]
+        plot = f"scaling{_suffix(summary.get('tag'))}.png"
+        lines += ["", f"![Cost against tokens]({plot})"]
     return "\n".join(lines) + "\n"
 
 
 def targets(summary):
     """`(met, sentence)` for each target of the performance issue that
-    this run measured."""
+    this run measured. The speed targets read the float32 rows without
+    rematerialisation; memory, rematerialisation and the ImageNet-64 bf16
+    MFU their own rows."""
+    rows = [r for r in summary["rows"] if "name" in r]
+    checks = _speed_targets([r for r in rows if _plain(r)])
+    checks += _memory_targets(rows)
+    checks += _remat_targets(rows)
+    checks += _imagenet_targets(rows)
+    return checks
+
+
+def _speed_targets(rows):
+    """MFU, backends against each other, keras-rin against rin-pytorch,
+    and JAX's compile time, per configuration."""
     checks = []
     by_config = {}
-    for r in summary["rows"]:
-        if "name" in r:
-            by_config.setdefault(r["config"], []).append(r)
+    for r in rows:
+        by_config.setdefault(r["config"], []).append(r)
     for config, rows in sorted(by_config.items()):
         ours = [r for r in rows if r.get("implementation") == "keras_rin"]
         base = config.split("-")[0]
@@ -340,6 +427,99 @@ def targets(summary):
                 )
             )
     return checks
+
+
+def _memory_targets(rows):
+    """JAX's training peak against rin-pytorch's, same configuration,
+    dtype and batch."""
+    checks = []
+    for ours in rows:
+        if ours["name"] != "jax" or _row_remat(ours):
+            continue
+        for theirs in rows:
+            if (
+                theirs.get("implementation") != "rin-pytorch"
+                or theirs["config"] != ours["config"]
+                or _row_dtype(theirs) != _row_dtype(ours)
+                or theirs.get("batch_size") != ours.get("batch_size")
+            ):
+                continue
+            peak = _peak_mib(ours.get("train_memory"))
+            base = _peak_mib(theirs.get("train_memory"))
+            if not peak or not base:
+                continue
+            ratio = peak / base
+            checks.append(
+                (
+                    ratio <= TARGET_MEMORY_RATIO,
+                    "memory: JAX training peak within "
+                    f"{TARGET_MEMORY_RATIO:g}x of rin-pytorch's at the same "
+                    f"batch ({_where(ours)}): {ratio:.2f}x ({peak:.0f} "
+                    f"against {base:.0f} MiB, batch {ours.get('batch_size')})",
+                )
+            )
+    return checks
+
+
+def _remat_targets(rows):
+    """Each remat row's training peak against the same row without."""
+    checks = []
+    for remat in rows:
+        if not _row_remat(remat):
+            continue
+        for plain in rows:
+            if (
+                _row_remat(plain)
+                or plain["name"] != remat["name"]
+                or plain["config"] != remat["config"]
+                or _row_dtype(plain) != _row_dtype(remat)
+            ):
+                continue
+            peak = _peak_mib(remat.get("train_memory"))
+            without = _peak_mib(plain.get("train_memory"))
+            if not peak or not without:
+                continue
+            ratio = peak / without
+            checks.append(
+                (
+                    ratio <= TARGET_REMAT_RATIO,
+                    "rematerialisation: training peak with remat at most "
+                    f"{_fraction(TARGET_REMAT_RATIO)} of without "
+                    f"({remat['name']}, {_where(remat)}): {ratio:.2f}x "
+                    f"({peak:.0f} against {without:.0f} MiB)",
+                )
+            )
+    return checks
+
+
+def _imagenet_targets(rows):
+    """The bf16 training MFU of JAX on ImageNet-64, where measured."""
+    checks = []
+    for r in rows:
+        if (
+            r["name"] == "jax"
+            and r["config"].replace("_", "") == "imagenet64"
+            and _is_bf16(_row_dtype(r))
+            and not _row_remat(r)
+            and r.get("train_mfu") is not None
+        ):
+            checks.append(
+                (
+                    r["train_mfu"] >= TARGET_IMAGENET64_BF16_MFU,
+                    "ImageNet-64 bf16 training MFU on JAX >= "
+                    f"{TARGET_IMAGENET64_BF16_MFU:.0%}: {r['train_mfu']:.1%}",
+                )
+            )
+    return checks
+
+
+def _where(row):
+    """`config`, with `bf16` for a bf16 row."""
+    return row["config"] + (", bf16" if _is_bf16(_row_dtype(row)) else "")
+
+
+def _fraction(ratio):
+    return "half" if ratio == 0.5 else f"{ratio:g}x"
 
 
 def scaling_markdown(scaling):
@@ -422,21 +602,65 @@ def _percent(value):
 
 
 def _memory(report):
+    peak = _peak_mib(report)
+    return "-" if peak is None else f"{peak:.0f}"
+
+
+def _peak_mib(report):
+    """The accelerator's peak of a memory report where there is one,
+    otherwise the process's peak resident memory; None without a report."""
     if not report:
-        return "-"
+        return None
     peak = report.get("peak_accelerator_memory_mib")
     if peak is None:
         peak = report.get("peak_host_memory_mib")
-    return f"{peak:.0f}"
+    return peak
+
+
+def _suffix(tag):
+    """`_<tag>` of the output files, empty without a tag."""
+    return f"_{tag}" if tag else ""
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        default=list(CONFIGS),
+        help="small, tiny, or a preset name without 'rin_' (cifar10, "
+        "imagenet64)",
+    )
+    parser.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=DTYPES,
+        default=["float32"],
+        help="run every keras-rin and rin-pytorch measurement once per "
+        "dtype policy",
+    )
+    parser.add_argument(
+        "--remat",
+        action="store_true",
+        help="also measure keras-rin's training with rematerialize_blocks",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        choices=("auto", "true", "false"),
+        default="auto",
+        help="`jit_compile` of keras-rin's `model.compile`",
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--train-steps", type=int, default=3)
     parser.add_argument("--sampling-steps", type=int, default=100)
+    parser.add_argument(
+        "--matmul-sizes",
+        type=int,
+        nargs="+",
+        help="sizes of the reference matrix multiply (default: the "
+        "scripts' 2048 and 4096; small ones for smoke runs)",
+    )
     parser.add_argument(
         "--no-lucidrains", dest="lucidrains", action="store_false"
     )
@@ -447,6 +671,13 @@ def parse_args(argv=None):
         "--timeout", type=int, default=3600, help="seconds per measurement"
     )
     parser.add_argument("--output-dir", default=os.path.join(HERE, "results"))
+    parser.add_argument(
+        "--tag",
+        default=None,
+        help="output files results_<tag>.json and results_<tag>.md (e.g. "
+        "gpu, beside the CPU run's); with --from-json, the file's own tag "
+        "unless given",
+    )
     parser.add_argument(
         "--from-json",
         help="re-write the Markdown of an earlier results.json",
@@ -461,17 +692,21 @@ def main(argv=None):
             summary = json.load(file)
     else:
         summary = run_suite(args)
+    tag = summary.get("tag", "") if args.tag is None else args.tag
+    if tag:
+        summary["tag"] = tag
+    suffix = _suffix(tag)
     os.makedirs(args.output_dir, exist_ok=True)
-    json_path = os.path.join(args.output_dir, "results.json")
+    json_path = os.path.join(args.output_dir, f"results{suffix}.json")
     if not args.from_json:
         with open(json_path, "w") as file:
             json.dump(summary, file, indent=1)
-    markdown_path = os.path.join(args.output_dir, "results.md")
+    markdown_path = os.path.join(args.output_dir, f"results{suffix}.md")
     with open(markdown_path, "w") as file:
         file.write(markdown(summary))
     print(f"\nWrote {json_path} and {markdown_path}")
     if summary.get("scaling") and "rows" in summary["scaling"]:
-        plot_path = os.path.join(args.output_dir, "scaling.png")
+        plot_path = os.path.join(args.output_dir, f"scaling{suffix}.png")
         if plot_scaling(summary["scaling"], plot_path):
             print(f"Wrote {plot_path}")
     print(markdown(summary))

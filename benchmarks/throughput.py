@@ -14,11 +14,19 @@ process: a training image counts as (3 + self-conditioning rate) forward
 passes, a sampling step as one forward pass per image, with
 `keras_rin.utils.count_flops`. `benchmarks/suite.py` runs this for every
 backend and configuration and writes the tables.
+
+`--dtype mixed_bfloat16` builds the model under Keras' `mixed_bfloat16`
+policy and reports MFU against a bfloat16 matrix multiply; `--remat`
+builds the backbone with `rematerialize_blocks=True` (each block is
+recomputed in the backward pass: less training memory, one more forward
+pass of the blocks, which the model FLOPs do not count).
 """
 
 import argparse
+import dataclasses
 import json
 import os
+import re
 import sys
 import time
 
@@ -67,22 +75,41 @@ NO_DROPOUT = "-no-dropout"
 def backbone_config(name):
     """A named benchmark configuration, or a preset's backbone config
     (`"cifar10"` is the `rin_cifar10` preset: the paper's CIFAR-10 model,
-    with dropout 0.1 and drop-path 0.1; `"cifar10-no-dropout"` without)."""
+    with dropout 0.1 and drop-path 0.1; `"cifar10-no-dropout"` without;
+    `"imagenet64"` the `rin_imagenet_64` preset)."""
     base, no_dropout = name, name.endswith(NO_DROPOUT)
     if no_dropout:
         base = name[: -len(NO_DROPOUT)]
     if base in CONFIGS:
         config = dict(CONFIGS[base])
     else:
-        config = keras_rin.presets.read_backbone_config(f"rin_{base}")
+        config = keras_rin.presets.read_backbone_config(preset_name(base))
     if no_dropout:
         config.update(dropout_rate=0.0, drop_path_rate=0.0)
     return config
 
 
-def build_model(config_name, self_conditioning_rate=0.9, seed=0):
+def preset_name(base):
+    """The built-in preset of a configuration name: `rin_<base>`, or with
+    an underscore before its number (`imagenet64`: `rin_imagenet_64`)."""
+    builtin = keras_rin.presets.builtin_presets()
+    for candidate in (base, re.sub(r"([a-z])(\d+)$", r"\1_\2", base)):
+        if f"rin_{candidate}" in builtin:
+            return f"rin_{candidate}"
+    return f"rin_{base}"  # not built in: the error names the presets
+
+
+def build_model(
+    config_name, self_conditioning_rate=0.9, seed=0, rematerialize=False
+):
+    """The generator of a configuration, under the global dtype policy
+    (a preset's stored float32 policy is dropped)."""
     keras.utils.set_random_seed(seed)
-    backbone = keras_rin.RINBackbone(**backbone_config(config_name))
+    config = backbone_config(config_name)
+    config.pop("dtype", None)
+    if rematerialize:
+        config["rematerialize_blocks"] = True
+    backbone = keras_rin.RINBackbone(**config)
     return keras_rin.RINImageGenerator(
         backbone, self_conditioning_rate=self_conditioning_rate, seed=seed
     )
@@ -106,9 +133,11 @@ def measure_training(model, batch_size=32, steps=3, jit_compile="auto"):
             None if labels is None else labels[:batch_size],
             **fit,
         )
+        benchmark_utils.synchronize(model)
         first_step = time.perf_counter() - start
         start = time.perf_counter()
         model.fit(images, labels, **fit)
+        benchmark_utils.synchronize(model)
         step = (time.perf_counter() - start) / steps
     flops_per_image = (3 + model.self_conditioning_rate) * (
         keras_rin.utils.count_flops(backbone)
@@ -148,17 +177,28 @@ def measure_sampling(model, batch_size=32, num_steps=100, sampler="ddpm"):
     )
 
 
-def run(
-    config_name,
-    phase="all",
-    batch_size=32,
-    train_steps=3,
-    sampling_steps=100,
-    jit_compile="auto",
-    matmul_sizes=benchmark_utils.MATMUL_SIZES,
-):
-    """Measures one configuration on this backend; returns a flat dict."""
-    model = build_model(config_name)
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What `run` measures and how (the command-line options)."""
+
+    phase: str = "all"
+    batch_size: int = 32
+    train_steps: int = 3
+    sampling_steps: int = 100
+    jit_compile: object = "auto"
+    dtype: str = "float32"
+    remat: bool = False
+    matmul_sizes: tuple = benchmark_utils.MATMUL_SIZES
+
+
+def run(config_name, settings=None, **options):
+    """Measures one configuration on this backend; returns a flat dict.
+    `settings` (a `Settings`) or its fields as keyword arguments."""
+    settings = dataclasses.replace(settings or Settings(), **options)
+    if settings.dtype != "float32":
+        keras.config.set_dtype_policy(settings.dtype)
+    model = build_model(config_name, rematerialize=settings.remat)
+    batch_size = settings.batch_size
     result = {
         "implementation": "keras_rin",
         "backend": keras.config.backend(),
@@ -166,20 +206,28 @@ def run(
         "keras_version": keras.__version__,
         "device": benchmark_utils.device_description(),
         "config": config_name,
+        "dtype": settings.dtype,
+        "remat": settings.remat,
         "parameters": model.backbone.count_params(),
         "forward_flops_per_image": keras_rin.utils.count_flops(model),
         "self_conditioning_rate": model.self_conditioning_rate,
         "batch_size": batch_size,
-        "jit_compile": jit_compile,
+        "jit_compile": settings.jit_compile,
     }
-    if phase in ("all", "train"):
+    if settings.phase in ("all", "train"):
         result.update(
-            measure_training(model, batch_size, train_steps, jit_compile)
+            measure_training(
+                model, batch_size, settings.train_steps, settings.jit_compile
+            )
         )
-    if phase in ("all", "sample"):
-        result["sampling_steps"] = sampling_steps
-        result.update(measure_sampling(model, batch_size, sampling_steps))
-    return benchmark_utils.add_utilisation(result, matmul_sizes)
+    if settings.phase in ("all", "sample"):
+        result["sampling_steps"] = settings.sampling_steps
+        result.update(
+            measure_sampling(model, batch_size, settings.sampling_steps)
+        )
+    return benchmark_utils.add_utilisation(
+        result, settings.matmul_sizes, settings.dtype
+    )
 
 
 def parse_args(argv=None):
@@ -198,21 +246,28 @@ def parse_args(argv=None):
         help="`jit_compile` of `model.compile` (true: XLA on TensorFlow's "
         "CPU, torch.compile on PyTorch)",
     )
+    parser.add_argument(
+        "--remat",
+        action="store_true",
+        help="build the backbone with `rematerialize_blocks=True`",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     jit_compile = {"auto": "auto", "true": True, "false": False}
-    result = run(
-        args.config,
-        args.phase,
-        args.batch_size,
-        args.train_steps,
-        args.sampling_steps,
-        jit_compile[args.jit_compile],
+    settings = Settings(
+        phase=args.phase,
+        batch_size=args.batch_size,
+        train_steps=args.train_steps,
+        sampling_steps=args.sampling_steps,
+        jit_compile=jit_compile[args.jit_compile],
+        dtype=args.dtype,
+        remat=args.remat,
+        matmul_sizes=tuple(args.matmul_sizes),
     )
-    print(json.dumps(result))
+    print(json.dumps(run(args.config, settings)))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The benchmark code measures what it says (tiny configurations; no
 timing is asserted)."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -44,17 +46,72 @@ def test_throughput_reports_every_field_for_a_tiny_model():
     assert result["train_memory"]["peak_host_memory_mib"] > 0
 
 
-def _measurement(name, config, phase, **values):
+@pytest.mark.skipif(
+    keras.config.backend() != "torch",
+    reason="backend-independent harness; PyTorch runs it without compiling",
+)
+def test_throughput_bf16_and_remat_are_recorded(capsys):
+    throughput = load_benchmark("throughput")
+    throughput.main(
+        [
+            "--config",
+            "tiny",
+            "--phase",
+            "train",
+            "--batch-size",
+            "4",
+            "--train-steps",
+            "1",
+            "--dtype",
+            "mixed_bfloat16",
+            "--remat",
+            "--matmul-sizes",
+            "64",
+        ]
+    )
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["dtype"] == "mixed_bfloat16"
+    assert result["remat"] is True
+    assert "sampling_images_per_s" not in result
+    # MFU against the bfloat16 matrix multiply; the float32 one is kept.
+    assert result["matmul_flops_per_s"] > 0
+    np.testing.assert_allclose(
+        result["train_mfu"],
+        result["train_flops_per_s"] / result["matmul_bf16_flops_per_s"],
+    )
+
+
+def test_bfloat16_reference_matmul():
+    benchmark_utils = load_benchmark("benchmark_utils")
+    flops = benchmark_utils.matmul_flops_per_second(
+        (32,), repeats=1, dtype="bfloat16"
+    )
+    assert flops > 0
+
+
+def _measurement(name, config, phase, dtype="float32", remat=False, **values):
     implementation = "rin-pytorch" if name == "rin-pytorch" else "keras_rin"
+    label = f"{name} {config} {phase}"
+    label += " bf16" if dtype == "mixed_bfloat16" else ""
+    label += " remat" if remat else ""
     result = {
         "implementation": implementation,
         "backend": "torch" if implementation == "rin-pytorch" else name,
         "config": config,
-        "label": f"{name} {config} {phase}",
+        "dtype": dtype,
+        "label": label,
         "matmul_flops_per_s": 100e9,
     }
+    if implementation == "keras_rin":
+        result["remat"] = remat
+    if dtype == "mixed_bfloat16":
+        result["matmul_bf16_flops_per_s"] = 200e9
     result.update(values)
     return result
+
+
+def _memory(mib):
+    return {"peak_host_memory_mib": 5000.0, "peak_accelerator_memory_mib": mib}
 
 
 def test_summary_merges_phases_and_uses_the_fastest_matmul(suite):
@@ -114,6 +171,163 @@ def test_targets_compare_backends_and_rin_pytorch(suite):
     markdown = suite.markdown(summary)
     assert "| cifar10 | jax |" in markdown
     assert markdown.count("MISSED") == 2  # backends apart, sampling speedup
+
+
+def test_bf16_and_remat_rows_stay_apart_with_their_targets(suite):
+    def train(name, config, mib, dtype="float32", remat=False, **extra):
+        return _measurement(
+            name,
+            config,
+            "train",
+            dtype,
+            remat,
+            batch_size=64,
+            train_images_per_s=10.0,
+            train_flops_per_s=50e9,
+            train_memory=_memory(mib),
+            **extra,
+        )
+
+    plain = [
+        train("jax", "cifar10", 1000.0, train_compile_s=30.0),
+        train("torch", "cifar10", 1000.0),
+        train("rin-pytorch", "cifar10", 800.0),
+    ]
+    measurements = plain + [
+        train("jax", "cifar10", 400.0, remat=True),
+        train("torch", "cifar10", 700.0, remat=True),
+        train("jax", "cifar10", 600.0, "mixed_bfloat16"),
+        train("rin-pytorch", "cifar10", 300.0, "mixed_bfloat16"),
+        train("jax", "imagenet64", 9000.0, "mixed_bfloat16"),
+        {"label": "torch cifar10 train bf16 remat", "error": "killed"},
+    ]
+    summary = suite.summarise(measurements, scaling=None)
+    assert summary["reference_matmul_flops_per_s"] == 100e9
+    assert summary["reference_matmul_bf16_flops_per_s"] == 200e9
+    rows = [r for r in summary["rows"] if "name" in r]
+    assert len(rows) == 8
+    mfu = {
+        (r["name"], r["config"], r["dtype"], r.get("remat", False)): r[
+            "train_mfu"
+        ]
+        for r in rows
+    }
+    # float32 rows against the float32 matmul, bf16 rows the bf16 one.
+    assert mfu[("jax", "cifar10", "float32", False)] == 0.5
+    assert mfu[("jax", "cifar10", "mixed_bfloat16", False)] == 0.25
+    markdown = suite.markdown(summary)
+    for line in (
+        "| cifar10 | jax | float32 | - |",
+        "| cifar10 | jax | float32 | yes |",
+        "| cifar10 | jax | bf16 | - |",
+        "| cifar10 | rin-pytorch | bf16 | - |",
+        "| imagenet64 | jax | bf16 | - |",
+    ):
+        assert line in markdown
+    assert "torch cifar10 train bf16 remat: killed" in markdown
+    assert "bfloat16 matrix multiply" in markdown
+    checks = suite.targets(summary)
+
+    def met(start):
+        (ok,) = [ok for ok, text in checks if text.startswith(start)]
+        return ok
+
+    memory = "memory: JAX training peak within 1.5x of rin-pytorch's"
+    assert met(f"{memory} at the same batch (cifar10): 1.25x")
+    assert not met(f"{memory} at the same batch (cifar10, bf16): 2.00x")
+    remat = "rematerialisation: training peak with remat at most half of"
+    assert met(f"{remat} without (jax, cifar10): 0.40x")
+    assert not met(f"{remat} without (torch, cifar10): 0.70x")
+    # 50 GFLOP/s against the 200 GFLOP/s bf16 matmul.
+    assert not met("ImageNet-64 bf16 training MFU on JAX >= 40%: 25.0%")
+    # The speed targets read only the float32 rows without remat.
+    alone = suite.targets(suite.summarise(plain, scaling=None))
+    speed = [c for c in alone if not c[1].startswith("memory")]
+    assert speed and set(speed) <= set(suite.targets(summary))
+    assert len(suite.targets(summary)) == len(alone) + 4
+
+
+def test_results_without_dtype_or_remat_still_render(suite, tmp_path):
+    row = {
+        "implementation": "keras_rin",
+        "backend": "jax",
+        "name": "jax",
+        "config": "cifar10",
+        "batch_size": 32,
+        "train_images_per_s": 2.0,
+        "train_mfu": 0.5,
+        "train_memory": {
+            "peak_host_memory_mib": 600.0,
+            "peak_accelerator_memory_mib": None,
+        },
+    }
+    theirs = dict(row, implementation="rin-pytorch", name="rin-pytorch")
+    theirs["train_memory"] = dict(row["train_memory"], peak_host_memory_mib=500)
+    summary = {
+        "date": "2026-01-01 00:00",
+        "command": "benchmarks/suite.py",
+        "versions": {"keras": "3"},
+        "reference_matmul_flops_per_s": 1e11,
+        "rows": [row, theirs, {"errors": ["torch cifar10 train: killed"]}],
+        "scaling": None,
+    }
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(summary))
+    suite.main(["--from-json", str(path), "--output-dir", str(tmp_path)])
+    markdown = (tmp_path / "results.md").read_text()
+    assert "| cifar10 | jax | float32 | - | - | - | 2.00 | 50.0% | 600 |" in (
+        markdown
+    )
+    assert "| cifar10 | rin-pytorch | float32 | - |" in markdown
+    assert "bfloat16" not in markdown
+    assert "met: memory: JAX training peak within 1.5x" in markdown
+    suite.main(
+        ["--from-json", str(path), "--output-dir", str(tmp_path)]
+        + ["--tag", "gpu"]
+    )
+    assert (tmp_path / "results_gpu.md").read_text() == markdown
+
+
+def test_jobs_run_every_dtype_and_remat(suite):
+    args = suite.parse_args(
+        ["--backends", "jax", "torch", "--configs", "cifar10"]
+        + ["--dtypes", "float32", "mixed_bfloat16", "--remat", "--no-scaling"]
+    )
+    planned = {
+        label: (command, env) for label, command, env in suite.jobs(args)
+    }
+    expected = []
+    for dtype in ("", " bf16"):
+        for backend in ("jax", "torch"):
+            expected += [
+                f"{backend} cifar10 train{dtype}",
+                f"{backend} cifar10 sample{dtype}",
+                f"{backend} cifar10 train{dtype} remat",
+            ]
+        expected += [f"torch cifar10-no-dropout train{dtype}"]
+        expected += [
+            f"rin-pytorch cifar10 {p}{dtype}" for p in ("train", "sample")
+        ]
+    assert list(planned) == expected
+    command, env = planned["jax cifar10 train bf16 remat"]
+    assert env == "jax" and command[0] == "throughput.py"
+    assert "--remat" in command and "--jit-compile" in command
+    assert command[command.index("--dtype") + 1] == "mixed_bfloat16"
+    assert command[command.index("--phase") + 1] == "train"
+    command, env = planned["rin-pytorch cifar10 sample bf16"]
+    assert command[0] == "lucidrains_throughput.py" and env == "torch"
+    assert command[command.index("--dtype") + 1] == "mixed_bfloat16"
+    assert "--remat" not in command and "--jit-compile" not in command
+    assert "--remat" not in planned["torch cifar10 train"][0]
+    # The default plan: float32 only, no remat, labels as before.
+    default = [label for label, _, _ in suite.jobs(suite.parse_args([]))]
+    assert len(default) == 19 and default[-1] == "scaling (torch)"
+    assert not [
+        label for label in default if "bf16" in label or "remat" in label
+    ]
+    # rin-pytorch runs only the configurations it has.
+    lucidrains = load_benchmark("lucidrains_throughput")
+    assert sorted(suite.LUCIDRAINS_CONFIGS) == sorted(lucidrains.CONFIGS)
 
 
 def test_scaling_growth_and_vit_flops():
