@@ -269,3 +269,33 @@ def random_images(batch_size, image_shape, num_classes, seed=0):
     if num_classes:
         labels = rng.integers(0, num_classes, batch_size).astype("int32")
     return images.astype("float32"), labels
+
+
+def xla_train_step_mib(model, images, labels):
+    """JAX: the memory XLA assigns to one compiled training step
+    (arguments, temporaries and outputs that do not reuse an argument's
+    buffer), in MiB; the same on any device, so rematerialisation can be
+    measured on a CPU, where the process's resident peak is set by
+    compilation. None on the other backends."""
+    if keras.config.backend() != "jax":
+        return None
+    import jax
+
+    # Keras' JAX trainer jits `train_step` over this state (private API,
+    # read-only here).
+    state = model._get_jax_state(
+        trainable_variables=True,
+        non_trainable_variables=True,
+        optimizer_variables=True,
+        metrics_variables=True,
+    )
+    data = (images,) if labels is None else (images, labels)
+    step = jax.jit(model.train_step, donate_argnums=0)
+    analysis = step.lower(state, data).compile().memory_analysis()
+    total = (
+        analysis.argument_size_in_bytes
+        + analysis.temp_size_in_bytes
+        + analysis.output_size_in_bytes
+        - analysis.alias_size_in_bytes
+    )
+    return round(total / 2**20, 1)

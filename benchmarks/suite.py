@@ -475,21 +475,34 @@ def _remat_targets(rows):
                 or _row_dtype(plain) != _row_dtype(remat)
             ):
                 continue
-            peak = _peak_mib(remat.get("train_memory"))
-            without = _peak_mib(plain.get("train_memory"))
+            peak, without, measure = _remat_memory(remat, plain)
             if not peak or not without:
                 continue
             ratio = peak / without
             checks.append(
                 (
                     ratio <= TARGET_REMAT_RATIO,
-                    "rematerialisation: training peak with remat at most "
+                    f"rematerialisation: {measure} with remat at most "
                     f"{_fraction(TARGET_REMAT_RATIO)} of without "
                     f"({remat['name']}, {_where(remat)}): {ratio:.2f}x "
                     f"({peak:.0f} against {without:.0f} MiB)",
                 )
             )
     return checks
+
+
+def _remat_memory(remat, plain):
+    """`(with, without, what)`: on a CPU, XLA's memory of the JAX step
+    (the process's peak is set by compilation there); otherwise the
+    training peak."""
+    memories = [r.get("train_memory") or {} for r in (remat, plain)]
+    if all(m.get("xla_step_mib") for m in memories) and not any(
+        m.get("peak_accelerator_memory_mib") for m in memories
+    ):
+        steps = [m["xla_step_mib"] for m in memories]
+        return steps[0], steps[1], "XLA's memory of the training step"
+    peaks = [_peak_mib(m) for m in memories]
+    return peaks[0], peaks[1], "training peak"
 
 
 def _imagenet_targets(rows):

@@ -142,13 +142,19 @@ def measure_training(model, batch_size=32, steps=3, jit_compile="auto"):
     flops_per_image = (3 + model.self_conditioning_rate) * (
         keras_rin.utils.count_flops(backbone)
     )
+    report = memory.report()
+    report["xla_step_mib"] = benchmark_utils.xla_train_step_mib(
+        model,
+        images[:batch_size],
+        None if labels is None else labels[:batch_size],
+    )
     return {
         "train_images_per_s": batch_size / step,
         "train_step_s": step,
         "first_train_step_s": first_step,
         "train_compile_s": max(first_step - step, 0.0),
         "train_flops_per_s": flops_per_image * batch_size / step,
-        "train_memory": memory.report(),
+        "train_memory": report,
     }
 
 

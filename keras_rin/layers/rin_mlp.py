@@ -3,6 +3,8 @@ import random
 import keras
 from keras import ops
 
+from keras_rin.utils import compiled_function
+
 
 @keras.saving.register_keras_serializable(package="keras_rin")
 class RINMLP(keras.layers.Layer):
@@ -62,7 +64,12 @@ class RINMLP(keras.layers.Layer):
 
     def call(self, x, training=None):
         hidden = ops.gelu(self.hidden_dense(self.norm(x)), approximate=False)
-        hidden = self.dropout(hidden, training=training)
+        if training and self.dropout_rate:
+            # The Keras layer holds the seed state; the masks are its own,
+            # drawn faster on JAX.
+            hidden = compiled_function.dropout(
+                hidden, self.dropout_rate, self.dropout.seed_generator
+            )
         return self.output_dense(hidden)
 
     def compute_output_shape(self, input_shape):

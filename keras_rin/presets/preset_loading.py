@@ -26,6 +26,10 @@ _HANDLE_FORMS = (
 )
 
 
+# Overrides of `load_preset` that belong to the backbone's config.
+BACKBONE_OVERRIDES = ("rematerialize_blocks",)
+
+
 def load_preset(handle, cls=None, load_weights=True, **overrides):
     """Builds the model of a preset and loads its weights.
 
@@ -40,7 +44,9 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
         **overrides: model config entries to replace (e.g.
             `sampling_schedule="linear"`). `dtype` (e.g.
             `"mixed_bfloat16"`) sets the dtype policy of the backbone too:
-            a preset stores float32.
+            a preset stores float32. `rematerialize_blocks=True` goes to
+            the backbone (gradient checkpointing, to fine-tune a large
+            preset in less memory).
 
     Returns:
         The model.
@@ -55,6 +61,12 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
     directory, config = read_preset(handle, cls)
     if overrides.get("dtype") is not None:
         config = _with_backbone_dtype(config, overrides["dtype"])
+    backbone_overrides = {
+        name: overrides.pop(name)
+        for name in BACKBONE_OVERRIDES
+        if name in overrides
+    }
+    config = _with_backbone_config(config, backbone_overrides)
     if overrides:
         config = dict(config, config={**config["config"], **overrides})
     model = _deserialize(handle, directory, config, cls)
@@ -65,13 +77,16 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
 
 
 def _with_backbone_dtype(config, dtype):
+    policy = keras.dtype_policies.serialize(keras.dtype_policies.get(dtype))
+    return _with_backbone_config(config, {"dtype": policy})
+
+
+def _with_backbone_config(config, entries):
+    """The preset config with `entries` replaced in its backbone's."""
     model_config = dict(config["config"])
     backbone = model_config.get("backbone")
-    if isinstance(backbone, dict) and "config" in backbone:
-        policy = keras.dtype_policies.serialize(keras.dtype_policies.get(dtype))
-        backbone = dict(
-            backbone, config={**backbone["config"], "dtype": policy}
-        )
+    if entries and isinstance(backbone, dict) and "config" in backbone:
+        backbone = dict(backbone, config={**backbone["config"], **entries})
         model_config["backbone"] = backbone
     return dict(config, config=model_config)
 

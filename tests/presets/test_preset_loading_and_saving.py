@@ -262,6 +262,19 @@ def test_from_preset_dtype_sets_the_backbone_policy_too():
     assert plain.backbone.blocks[0].compute_dtype == "float32"
 
 
+def test_from_preset_rematerialize_blocks_goes_to_the_backbone():
+    model = keras_rin.RINImageGenerator.from_preset(
+        "rin_digits", rematerialize_blocks=True
+    )
+    assert model.backbone.rematerialize_blocks is True
+    assert all(block.rematerialize for block in model.backbone.blocks)
+    assert "rematerialize_blocks" not in model.get_config()
+    with pytest.raises(ValueError, match="`rematerialize_blocks`"):
+        keras_rin.RINImageGenerator.from_preset(
+            "rin_digits", rematerialize_blocks="yes"
+        )
+
+
 def test_read_backbone_config_without_building():
     config = keras_rin.presets.read_backbone_config("rin_cifar10")
     assert config["image_shape"] == [32, 32, 3]
