@@ -142,8 +142,8 @@ class RINAttention(keras.layers.Layer):
             attended, scores = self._explicit_attention(q, k, v, mask)
         else:
             # The compute dtype goes in as it is: the fused kernels (cuDNN,
-            # flash, TPU) need bf16 inputs and keep their logits and
-            # softmax in float32, as the backends' XLA paths do.
+            # flash, TPU) need bf16 inputs and keep their softmax in
+            # float32, as the backends' other paths do.
             attended = ops.dot_product_attention(q, k, v, mask=mask)
         attended = ops.cast(attended, compute_dtype)
         shape = ops.shape(attended)

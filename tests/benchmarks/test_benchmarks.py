@@ -81,6 +81,21 @@ def test_throughput_bf16_and_remat_are_recorded(capsys):
     )
 
 
+def test_xla_step_memory_on_jax_only():
+    benchmark_utils = load_benchmark("benchmark_utils")
+    throughput = load_benchmark("throughput")
+    model = throughput.build_model("tiny")
+    model.compile(optimizer="adam")
+    images, labels = benchmark_utils.random_images(4, (8, 8, 3), 10)
+    model.fit(images, labels, batch_size=4, verbose=0)
+    memory = benchmark_utils.xla_train_step_mib(model, images, labels)
+    if keras.config.backend() == "jax":
+        # At least the parameters and the two AdamW moments.
+        assert memory >= 3 * model.count_params() * 4 / 2**20
+    else:
+        assert memory is None
+
+
 def test_bfloat16_reference_matmul():
     benchmark_utils = load_benchmark("benchmark_utils")
     flops = benchmark_utils.matmul_flops_per_second(
