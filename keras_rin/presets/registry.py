@@ -9,6 +9,10 @@ import re
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
+MODEL_CARD_FILE = "README.md"
+# A LoRA preset holds the low-rank weights alone and names its base preset.
+LORA_CONFIG_FILE = "lora.json"
+LORA_WEIGHTS_FILE = "lora.weights.h5"
 
 
 def applications_dir():
