@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from keras_rin.callbacks.epoch_schedule import finite_loss
+from keras_rin.models import lora
 from keras_rin.utils import files
 
 WEIGHTS_FILE = "model.weights.h5"
@@ -25,8 +26,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     optimizer state (moments, step counter, EMA of the weights), the
     epoch, and the states of the model's random generators (which Keras'
     callback does not keep: a resumed run would draw other noise and
-    dropout masks). Start the interrupted run again with the same command
-    and `fit` continues from the start of the epoch after the last backup.
+    dropout masks). Of a LoRA fine-tune (`backbone.enable_lora`) it keeps
+    the frozen kernels and the LoRA weights apart, which Keras' weights
+    files merge: enable LoRA the same way before the run resumes. Start
+    the interrupted run again with the same command and `fit` continues
+    from the start of the epoch after the last backup.
 
     Each backup is a directory `<backup_dir>/backup-<n>` written whole in
     a hidden staging directory and renamed into place, so a run killed at
@@ -190,10 +194,15 @@ def _write_backup(callback, directory):
         os.path.join(directory, TRAINING_METADATA_FILE),
         {"epoch": callback._current_epoch, "batch": callback._last_batch_seen},
     )
-    # `save_weights` leaves out the states of the random generators;
-    # without them a resumed run would draw other noise and dropout.
+    # `save_weights` leaves out the states of the random generators
+    # (without them a resumed run would draw other noise and dropout), and
+    # merges LoRA's products into their frozen kernels.
     with open(os.path.join(directory, SEED_STATES_FILE), "wb") as file:
-        np.savez(file, **_seed_states(callback.model))
+        np.savez(
+            file,
+            **_seed_states(callback.model),
+            **lora.unmerged_states(callback.model),
+        )
 
 
 def _write_training_metadata(path, metadata):
@@ -217,6 +226,12 @@ def _restore_backup(model, directory):
     for name, variable in _seed_variables(model).items():
         if name in seed_states:
             variable.assign(seed_states[name])
+    if lora.lora_layers(model) or any(
+        name.startswith("lora_") for name in seed_states
+    ):
+        lora.assign_unmerged_states(
+            model, seed_states, f"the backup {directory}"
+        )
     model._initial_epoch = epoch
 
 

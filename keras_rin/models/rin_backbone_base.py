@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_rin.models import lora
 from keras_rin.models import rin_network
 from keras_rin.utils import validation
 
@@ -51,6 +52,7 @@ class RINBackboneBase(keras.Model):
 
         # === Config ===
         self.network_config = network
+        self.lora_config = None
         for name, value in network.to_dict().items():
             setattr(self, name, value)
 
@@ -353,6 +355,57 @@ class RINBackboneBase(keras.Model):
                 f"{tuple(inputs['latents'].shape)}"
             )
         return inputs
+
+    def enable_lora(self, rank, targets=None, lora_alpha=None):
+        """Enables low-rank adaptation (LoRA): fine-tuning of a few
+        weights while the rest stays frozen.
+
+        The projections of `targets` get Keras' `enable_lora(rank)` (their
+        kernel `W` computes as `W + (lora_alpha / rank) * A @ B`, with `B`
+        zero at first, so the model starts unchanged) and every other
+        variable of the backbone is frozen: only the `A` and `B` weights
+        train. Enable it before `compile()`. The model's `fit`, its EMA
+        (`use_ema=True` averages the LoRA weights) and the training
+        recipes work as in full training; backups keep the LoRA weights
+        apart. `save_to_preset` saves the merged weights (a plain preset),
+        `save_to_preset(..., lora_only=True)` the LoRA weights alone.
+
+        Args:
+            rank: int >= 1, the rank of the update.
+            targets: None (`("attention", "mlp")`) or a list of
+                `"attention"` (queries, keys, values and outputs of every
+                attention), `"mlp"` (both projections of every MLP),
+                `"embeddings"` (the noise-level and class embeddings and
+                the patch embedding) and `"readout"`.
+            lora_alpha: float > 0 or None (`rank`): the update's scale is
+                `lora_alpha / rank`.
+
+        Returns:
+            The number of trainable (LoRA) parameters.
+
+        Example:
+        ```python
+        model = keras_rin.RINImageGenerator.from_preset("rin_digits")
+        model.backbone.enable_lora(4)
+        model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+        model.fit(new_images, new_labels, epochs=10)
+        model.save_to_preset("my_digits")  # merged weights
+        ```
+
+        Reference:
+        - [Hu et al., 2021](https://arxiv.org/abs/2106.09685)
+        """
+        if self.lora_config is not None:
+            raise ValueError(
+                "LoRA is already enabled on this backbone "
+                f"({self.lora_config.to_dict()}); it can be enabled once."
+            )
+        if targets is None:
+            targets = lora.DEFAULT_LORA_TARGETS
+        config = lora.check_lora_arguments(rank, targets, lora_alpha)
+        lora.enable_lora(self, config)
+        self.lora_config = config
+        return sum(int(np.prod(v.shape)) for v in self.trainable_weights)
 
     def get_config(self):
         return {

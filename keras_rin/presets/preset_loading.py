@@ -3,7 +3,8 @@ or `kaggle://`.
 
 A preset follows keras-hub's layout: `config.json` (the serialised model),
 `metadata.json` (versions, date, parameter count) and `model.weights.h5`
-(absent in an architecture-only preset).
+(absent in an architecture-only preset). A LoRA preset holds LoRA weights
+and the handle of its base preset instead (`keras_rin.presets.lora_preset`).
 """
 
 import json
@@ -57,8 +58,15 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
             damaged. Only keras and keras-rin objects are loaded, in Keras'
             safe mode: a preset never runs code of its own.
     """
+    from keras_rin.presets import lora_preset
+
     load_weights = validation.check_bool("load_weights", load_weights)
-    directory, config = read_preset(handle, cls)
+    directory = resolve_handle(handle, cls)
+    if lora_preset.is_lora_preset(directory):
+        return lora_preset.load_lora_preset(
+            handle, directory, cls, load_weights, overrides
+        )
+    config = _read_config(handle, directory, cls)
     if overrides.get("dtype") is not None:
         config = _with_backbone_dtype(config, overrides["dtype"])
     backbone_overrides = {
@@ -73,7 +81,18 @@ def load_preset(handle, cls=None, load_weights=True, **overrides):
     weights = os.path.join(directory, registry.WEIGHTS_FILE)
     if load_weights and os.path.isfile(weights):
         _load_weights(handle, model, weights, cls)
+    # Where the weights came from: a LoRA preset saved later names it.
+    model.preset_handle = _portable_handle(handle)
     return model
+
+
+def _portable_handle(handle):
+    handle = os.fspath(handle)
+    if handle.startswith(("hf://", "kaggle://")):
+        return handle
+    if handle in registry.builtin_presets():
+        return handle
+    return os.path.abspath(handle)
 
 
 def _with_backbone_dtype(config, dtype):
@@ -110,9 +129,15 @@ def read_preset(handle, cls=None):
     building the model.
 
     Returns:
-        `(directory, config)`, `config` being the parsed `config.json`.
+        `(directory, config)`, `config` being the parsed `config.json`;
+        for a LoRA preset, those of its base preset.
     """
+    from keras_rin.presets import lora_preset
+
     directory = resolve_handle(handle, cls)
+    if lora_preset.is_lora_preset(directory):
+        base = lora_preset.read_lora_config(handle, directory, cls)
+        return read_preset(base["base_preset"], cls)
     return directory, _read_config(handle, directory, cls)
 
 

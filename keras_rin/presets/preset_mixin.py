@@ -1,6 +1,7 @@
 from keras_rin.presets import preset_loading
 from keras_rin.presets import preset_saving
 from keras_rin.presets import registry
+from keras_rin.utils import validation
 
 
 class _ClassProperty:
@@ -46,14 +47,28 @@ class PresetMixin:
         """
         return preset_loading.load_preset(preset, cls, load_weights, **kwargs)
 
-    def save_to_preset(self, preset_dir, description=None):
+    def save_to_preset(
+        self, preset_dir, description=None, lora_only=False, base_preset=None
+    ):
         """Saves the model as a preset directory, atomically (an
         interrupted save never leaves a preset that half loads).
+
+        A model with LoRA (`backbone.enable_lora`) is saved with the LoRA
+        products merged into the kernels: a plain preset of the base
+        architecture. With `lora_only=True`, only the LoRA weights are
+        saved (kilobytes), with the handle of the base preset they adapt
+        and the SHA-256 of its weights; `from_preset` on that directory
+        loads the base preset, enables LoRA and loads them.
 
         Args:
             preset_dir: str, the directory to create or replace.
             description: str or None, a one-line description stored in
                 `metadata.json`.
+            lora_only: bool, save the LoRA weights alone.
+            base_preset: with `lora_only`, the handle of the preset that
+                the LoRA adapts; None for the one the model was loaded
+                from. Name a built-in or hub preset to share the LoRA
+                preset (a local directory only works on this machine).
 
         Raises:
             ValueError: when `preset_dir` is not a path.
@@ -64,7 +79,19 @@ class PresetMixin:
         ```python
         model.save_to_preset("presets/my_rin", "RIN on my images")
         model = keras_rin.RINImageGenerator.from_preset("presets/my_rin")
+        # A LoRA fine-tune of rin_digits, saved as its LoRA weights alone.
+        model = keras_rin.RINImageGenerator.from_preset("rin_digits")
+        model.backbone.enable_lora(4)
+        ...  # compile and fit
+        model.save_to_preset("presets/digits_lora", lora_only=True)
         ```
         """
+        from keras_rin.presets import lora_preset
+
         preset_saving.check_path_argument("preset_dir", preset_dir)
-        preset_saving.save_preset(self, preset_dir, description)
+        if validation.check_bool("lora_only", lora_only):
+            lora_preset.save_lora_preset(
+                self, preset_dir, description, base_preset
+            )
+        else:
+            preset_saving.save_preset(self, preset_dir, description)

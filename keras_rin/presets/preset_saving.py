@@ -12,15 +12,20 @@ import warnings
 
 import keras
 
+from keras_rin.models import lora
 from keras_rin.presets import registry
 from keras_rin.utils import files
 from keras_rin.utils import flops
 from keras_rin.version import __version__
 
+# The files a save writes anew (a full preset's or a LoRA preset's): the
+# others of an existing preset are carried over.
 PRESET_FILES = (
     registry.CONFIG_FILE,
     registry.METADATA_FILE,
     registry.WEIGHTS_FILE,
+    registry.LORA_CONFIG_FILE,
+    registry.LORA_WEIGHTS_FILE,
 )
 
 
@@ -47,31 +52,44 @@ def save_preset(model, directory, description=None):
         OSError: when the disk has no room for the weights (or they would
             pass the process' file-size limit); the old preset is kept.
     """
+    config = model_config(model)
+
+    def write(staging, old_metadata):
+        if description is None:
+            kept = old_metadata.get("description", "")
+        else:
+            kept = description
+        write_json(os.path.join(staging, registry.CONFIG_FILE), config)
+        write_json(
+            os.path.join(staging, registry.METADATA_FILE),
+            preset_metadata(model, kept),
+        )
+        _save_model_weights(
+            model, config, os.path.join(staging, registry.WEIGHTS_FILE)
+        )
+
+    publish_preset(
+        directory, files.expected_weights_file_size(model.weights), write
+    )
+
+
+def publish_preset(directory, nbytes, write):
+    """Writes a preset directory atomically: `write(staging,
+    old_metadata)` fills a staging directory that holds the extra files of
+    the preset there (model card, images), then it replaces the preset.
+    `nbytes` is the expected size, checked against the disk's room."""
     check_path_argument("directory", directory)
     directory = os.path.abspath(os.fspath(directory))
     files.restore_interrupted_publish(directory)
     _check_replaceable(directory)
     os.makedirs(os.path.dirname(directory), exist_ok=True)
     files.check_room(
-        os.path.dirname(directory),
-        files.expected_weights_file_size(model.weights),
-        f"the preset {directory}",
+        os.path.dirname(directory), nbytes, f"the preset {directory}"
     )
     staging = files.make_staging_directory(directory)
     try:
         _copy_extra_files(directory, staging)
-        old_metadata = registry.read_metadata(directory)
-        if description is None:
-            description = old_metadata.get("description", "")
-        config = model_config(model)
-        _write_json(os.path.join(staging, registry.CONFIG_FILE), config)
-        _write_json(
-            os.path.join(staging, registry.METADATA_FILE),
-            preset_metadata(model, description),
-        )
-        _save_model_weights(
-            model, config, os.path.join(staging, registry.WEIGHTS_FILE)
-        )
+        write(staging, registry.read_metadata(directory))
         files.publish_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -99,10 +117,10 @@ def model_config(model):
 def _save_model_weights(model, config, path):
     # `save_weights` of a compiled model also writes the optimizer's
     # variables; a preset holds the model's weights only, so they are saved
-    # from an uncompiled copy.
-    if getattr(model, "optimizer", None) is not None:
+    # from an uncompiled copy (without LoRA: its products merged).
+    if getattr(model, "optimizer", None) is not None or lora.lora_layers(model):
         copy = keras.saving.deserialize_keras_object(config)
-        copy.set_weights(model.get_weights())
+        copy.set_weights(lora.merged_values(model))
         model = copy
     files.save_weights_file(model, path)
 
@@ -112,7 +130,7 @@ def preset_metadata(model, description=""):
     return {
         "keras_version": keras.__version__,
         "keras_rin_version": __version__,
-        "parameter_count": int(model.count_params()),
+        "parameter_count": lora.count_base_params(model),
         "flops": int(flops.count_flops(model)),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"
@@ -130,11 +148,15 @@ def _check_replaceable(directory):
         )
     if not os.path.isdir(directory) or not os.listdir(directory):
         return
-    if not os.path.isfile(os.path.join(directory, registry.CONFIG_FILE)):
+    if not any(
+        os.path.isfile(os.path.join(directory, name))
+        for name in (registry.CONFIG_FILE, registry.LORA_CONFIG_FILE)
+    ):
         raise ValueError(
             f"Not saving over {directory}: it is not empty and is not a "
-            f"preset (it has no {registry.CONFIG_FILE}). Choose a new or an "
-            "empty directory."
+            f"preset (it has no {registry.CONFIG_FILE} or "
+            f"{registry.LORA_CONFIG_FILE}). Choose a new or an empty "
+            "directory."
         )
 
 
@@ -176,7 +198,7 @@ def _is_link_left_out(path):
     return False
 
 
-def _write_json(path, content):
+def write_json(path, content):
     with open(path, "w") as file:
         json.dump(content, file, indent=2)
         file.write("\n")
