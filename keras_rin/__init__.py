@@ -19,6 +19,7 @@ from keras_rin.models.rin_diffusion_model import RINDiffusionModel
 from keras_rin.models.rin_image_generator import RINImageGenerator
 from keras_rin.models.rin_video_backbone import RINVideoBackbone
 from keras_rin.models.rin_video_predictor import RINVideoPredictor
+from keras_rin.presets.preset_upload import upload_preset
 from keras_rin.version import __version__
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "metrics",
     "training",
     "optimizers",
+    "upload_preset",
     "utils",
     "visualization",
 ]

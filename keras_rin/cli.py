@@ -1,9 +1,9 @@
 """The `keras-rin` command: sample from a preset, list presets, describe
-one. The backend comes from `--backend`, else `KERAS_BACKEND`, else Keras'
-own config, else the first installed of jax, torch and tensorflow: the
-package's `__init__` chooses it before keras is imported (see
-`keras_rin._cli_startup`); keras and the rest of keras_rin are imported
-here only inside the commands.
+one, upload one to a hub. The backend comes from `--backend`, else
+`KERAS_BACKEND`, else Keras' own config, else the first installed of jax,
+torch and tensorflow: the package's `__init__` chooses it before keras is
+imported (see `keras_rin._cli_startup`); keras and the rest of keras_rin
+are imported here only inside the commands.
 
     keras-rin generate rin_digits --output digits.png
     keras-rin generate rin_digits --labels 3,1,4 --steps 50 --sampler ddim
@@ -12,6 +12,8 @@ here only inside the commands.
     keras-rin generate rin_digits_elastic --compute-schedule 0.75:4,0.25:16
     keras-rin presets
     keras-rin info rin_imagenet_256
+    keras-rin upload presets/my_rin hf://my-org/my_rin
+    keras-rin upload presets/my_rin kaggle://me/my_rin/keras/base
 """
 
 import argparse
@@ -191,7 +193,27 @@ def _build_parser():
     )
     info.add_argument("preset")
     info.set_defaults(run=_info)
+
+    _add_upload_command(commands, backend_option)
     return parser
+
+
+def _add_upload_command(commands, backend_option):
+    upload = commands.add_parser(
+        "upload",
+        help="check a preset directory and publish it to the Hugging Face "
+        "Hub or Kaggle",
+        parents=[backend_option],
+    )
+    upload.add_argument(
+        "preset_dir",
+        help="a local preset directory with its README.md model card",
+    )
+    upload.add_argument(
+        "uri",
+        help="hf://<org>/<name> or kaggle://<owner>/<model>/keras/<variation>",
+    )
+    upload.set_defaults(run=_upload)
 
 
 def _add_backend_option(parser, default):
@@ -389,6 +411,13 @@ def _list_presets(args):
         )
 
 
+def _upload(args):
+    from keras_rin.presets import preset_upload
+
+    uri = preset_upload.upload_preset(args.uri, args.preset_dir)
+    print(f"Uploaded {args.preset_dir} to {uri}")
+
+
 def _info(args):
     # Read from the config alone: building the ImageNet-1024 model only to
     # describe it would take minutes and gigabytes.
@@ -531,7 +560,7 @@ def _positive_int(text):
 
 def _subcommand(argv):
     argv = sys.argv[1:] if argv is None else argv
-    known = ("generate", "presets", "info")
+    known = ("generate", "presets", "info", "upload")
     return f"{argv[0]} " if argv and argv[0] in known else ""
 
 

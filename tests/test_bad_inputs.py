@@ -160,6 +160,38 @@ def hub_without_network(handle, module_name, function_name):
     return trigger
 
 
+def upload(uri, edit=None):
+    """Uploads a copy of the tiny preset (it has no model card), passed
+    through `edit`, with a stand-in hub library that must not be
+    called."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the upload must be refused before this call")
+
+    def trigger(env):
+        stand_in = types.SimpleNamespace(
+            create_repo=refuse, upload_folder=refuse, model_upload=refuse
+        )
+        for module_name in ("huggingface_hub", "kagglehub"):
+            env.monkeypatch.setitem(sys.modules, module_name, stand_in)
+        directory = env.edited_preset(f"upload_{abs(hash(edit))}")
+        if edit is not None:
+            edit(directory)
+        return keras_rin.upload_preset(uri, directory)
+
+    return trigger
+
+
+def with_model_card(directory):
+    with open(os.path.join(directory, "README.md"), "w") as file:
+        file.write("# Tiny\n")
+
+
+def architecture_only(directory):
+    with_model_card(directory)
+    os.remove(os.path.join(directory, "model.weights.h5"))
+
+
 def model_config(edit):
     """A config.json edit of the model's own config."""
 
@@ -621,6 +653,27 @@ CASES = [
         ),
         "Cannot load preset 'kaggle://me/rin/keras/tiny': downloading it "
         "from Kaggle failed",
+    ),
+    # --- upload_preset --------------------------------------------------
+    row(
+        "upload-uri_of_an_unknown_scheme",
+        upload("s3://bucket/tiny"),
+        "Cannot upload to `uri`='s3://bucket/tiny': unknown scheme",
+    ),
+    row(
+        "upload-kaggle_uri_without_a_variation",
+        upload("kaggle://me/rin/keras"),
+        "`uri`='kaggle://me/rin/keras': expected kaggle://",
+    ),
+    row(
+        "upload-preset_without_a_model_card",
+        upload("hf://org/tiny"),
+        "Cannot upload preset .*: README.md is missing",
+    ),
+    row(
+        "upload-architecture_only_preset",
+        upload("kaggle://me/rin/keras/tiny", architecture_only),
+        "Cannot upload preset .*: it has no model.weights.h5",
     ),
 ]
 

@@ -2,8 +2,10 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import types
 
 import keras
 import numpy as np
@@ -185,6 +187,42 @@ def test_the_command_names_every_sampler_and_spacing():
     assert cli.SPACINGS == noise_grids.SPACINGS
 
 
+def stand_in_huggingface_hub(monkeypatch):
+    """Records the upload calls of a stand-in `huggingface_hub`."""
+    calls = []
+    stand_in = types.SimpleNamespace(
+        create_repo=lambda **kwargs: calls.append(("create_repo", kwargs)),
+        upload_folder=lambda **kwargs: calls.append(("upload_folder", kwargs)),
+    )
+    monkeypatch.setitem(sys.modules, "huggingface_hub", stand_in)
+    return calls
+
+
+def test_upload_publishes_a_checked_preset(
+    tiny_preset, tmp_path, monkeypatch, capsys
+):
+    calls = stand_in_huggingface_hub(monkeypatch)
+    directory = str(tmp_path / "tiny")
+    shutil.copytree(tiny_preset, directory)
+    (tmp_path / "tiny" / "README.md").write_text("# Tiny RIN\n")
+    assert cli.main(["upload", directory, "hf://org/tiny"]) == 0
+    assert "hf://org/tiny" in capsys.readouterr().out
+    assert [name for name, _ in calls] == ["create_repo", "upload_folder"]
+    assert calls[1][1]["folder_path"] == os.path.abspath(directory)
+
+
+def test_upload_refuses_an_incomplete_preset(tiny_preset, monkeypatch, capsys):
+    # The fixture's preset has no model card.
+    calls = stand_in_huggingface_hub(monkeypatch)
+    assert cli.main(["upload", tiny_preset, "hf://org/tiny"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and calls == []
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert f"Cannot upload preset '{tiny_preset}'" in lines[0]
+    assert "README.md is missing" in lines[0]
+
+
 @pytest.mark.parametrize(
     "argv, status, expected",
     [
@@ -219,6 +257,9 @@ def test_the_command_names_every_sampler_and_spacing():
         (["generate", "rin_nope", "--output", "out.xyz"], 2, "--output"),
         (["generate", "rin_nope", "--output", "samples"], 2, "--output"),
         (["generate", "TINY", "--output", "TINY/config.json/a.png"], 2, "TINY"),
+        # The URI is checked before the hub library is imported.
+        (["upload", "TINY", "s3://bucket/tiny"], 1, "unknown scheme"),
+        (["upload", "TINY"], 2, "required: uri"),
         (["--backend", "cntk", "presets"], 2, "invalid choice"),
         (["frobnicate"], 2, "invalid choice"),
         ([], 2, "required"),
