@@ -9,8 +9,8 @@ lines (450), and no function or method over `--max-parameters`
 parameters (8, `self` and `cls` not counted; `*args` and `**kwargs` count
 as nothing). Public constructors (`__init__`) and the public methods that
 mirror a Keras signature or a user-facing option list (`generate*`,
-`compute_*`, `from_preset`, `load_*`) are exempt from the parameter limit:
-keras-hub's explicit signatures are part of the API.
+`export_*`, `compute_*`, `from_preset`, `load_*`) are exempt from the
+parameter limit: keras-hub's explicit signatures are part of the API.
 """
 
 import argparse
@@ -18,7 +18,13 @@ import ast
 import pathlib
 import sys
 
-EXEMPT_PREFIXES = ("generate", "load_", "compute_", "from_preset")
+EXEMPT_PREFIXES = (
+    "generate",
+    "export_",
+    "load_",
+    "compute_",
+    "from_preset",
+)
 
 
 def parameter_count(node):

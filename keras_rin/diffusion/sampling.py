@@ -267,7 +267,7 @@ class Sampler:
         """Samples one batch; returns `(samples, maps)`, `maps` None unless
         read attention is recorded."""
         model = self._model
-        state = self._initial_state(options, plan, batch)
+        state = self._initial_state(options, batch)
         labels = batch.labels
         if labels is None:
             labels = np.zeros((batch.size,), "int32")
@@ -277,8 +277,10 @@ class Sampler:
         conditioning = (ops.convert_to_tensor(labels, "int32"), context)
         call_tensors = self._call_tensors(options, batch)
         maps = []
+        guided = None
         for chunk in plan.chunks:
-            state = self._switch_latents(options, state, chunk)
+            state = self._switch_latents(options, state, chunk, guided)
+            guided = chunk.guided
             start = ops.convert_to_tensor(chunk.start, "int32")
             if chunk.read_attention:
                 value = plan.read_attention[chunk.guided](
@@ -307,10 +309,11 @@ class Sampler:
             return samples, None
         return samples, np.stack(maps, axis=1).astype("float32")
 
-    def _initial_state(self, options, plan, batch):
+    def _initial_state(self, options, batch):
         """`(x, latents, seed_state, history)` at the first step: pure
         noise, or for `strength < 1` the initial data noised to the first
-        step's noise level; zero latents and history."""
+        step's noise level; zero history. The latents (None here) come
+        with the first chunk (`_switch_latents`)."""
         model = self._model
         noise_seed = keras.random.SeedGenerator(batch.seed)
         x = keras.random.normal(
@@ -328,25 +331,20 @@ class Sampler:
                 ops.convert_to_tensor(batch.edit.data), model.input_scale
             )
             x = targets.add_noise(data, x, gamma)
-        first = plan.chunks[0]
-        streams = 2 if first.guided else 1
-        latents = ops.zeros(
-            (
-                batch.size * streams,
-                first.num_active_latents,
-                model.backbone.latent_dim,
-            )
-        )
         history = (ops.zeros_like(x), ops.zeros_like(x))
         seed_state = ops.convert_to_tensor(noise_seed.state.value)
-        return x, latents, seed_state, history
+        return x, None, seed_state, history
 
     def _call_tensors(self, options, batch):
         """The tensors every compiled call of a batch takes: `(num_steps,
         t_start, guidance, eta, edit)`, `edit` `(x_init, keep)` in model
         space for inpainting, else None."""
         edit = None
-        if batch.edit is not None and batch.edit.keep is not None:
+        if (
+            batch is not None
+            and batch.edit is not None
+            and (batch.edit.keep is not None)
+        ):
             data = ops.convert_to_tensor(batch.edit.data, "float32")
             edit = (
                 targets.images_to_inputs(data, self._model.input_scale),
@@ -360,17 +358,24 @@ class Sampler:
             edit,
         )
 
-    def _switch_latents(self, options, state, chunk):
-        """The latents for `chunk`: resized to its active-latent count, and
+    def _switch_latents(self, options, state, chunk, was_guided):
+        """The latents for `chunk`: zeros at the first chunk
+        (`was_guided` None), else resized to its active-latent count, and
         the unconditional stream added (zeros or a copy of the conditional
         one's, `options.unconditional_start`) or dropped when guidance
-        starts or stops."""
+        starts (`was_guided` False) or stops."""
         x, latents, seed_state, history = state
-        size = ops.shape(x)[0]
-        streams = ops.shape(latents)[0] // size
-        if streams == 2 and not chunk.guided:
-            latents = latents[:size]
-        elif streams == 1 and chunk.guided:
+        if was_guided is None:
+            streams = 2 if chunk.guided else 1
+            batch = ops.shape(x)[0]
+            latents = ops.zeros(
+                (batch * streams, chunk.num_active_latents)
+                + (self._model.backbone.latent_dim,)
+            )
+            return x, latents, seed_state, history
+        if was_guided and not chunk.guided:
+            latents = latents[: ops.shape(x)[0]]
+        elif chunk.guided and not was_guided:
             unconditional = latents
             if options.unconditional_start == "zeros":
                 unconditional = ops.zeros_like(latents)
@@ -398,10 +403,17 @@ class Sampler:
         tuple `(count, guided, inpaint)`: `(state, conditioning, bounds,
         call_tensors) -> state` (see `_initial_state` and
         `_call_tensors`)."""
-        model = self._model
+        key = self._loop_key(options, chunk_kind, settings)
+        if key not in self._compiled:
+            self._compiled[key] = compile_inference_function(
+                self._loop_steps(key), self._model.backbone.variables
+            )
+        return self._compiled[key]
+
+    def _loop_key(self, options, chunk_kind, settings):
         count, guided, inpaint = chunk_kind
-        full = model.backbone.num_latents
-        key = sampling_loop.LoopKey(
+        full = self._model.backbone.num_latents
+        return sampling_loop.LoopKey(
             settings=settings,
             sampler=options.sampler,
             spacing=options.spacing,
@@ -413,19 +425,69 @@ class Sampler:
             resample_jumps=options.resample_jumps if inpaint else 0,
             corrector_latents=options.corrector_latents,
         )
-        if key not in self._compiled:
-            template = keras.random.SeedGenerator(0)
 
-            def run_steps(state, conditioning, bounds, call_tensors):
-                run = sampling_loop.LoopRun(
-                    model, key, template, conditioning, *call_tensors
-                )
-                return sampling_loop.sampling_steps(run, state, bounds)
+    def _loop_steps(self, key):
+        """The uncompiled sampling loop of a `LoopKey`."""
+        model = self._model
+        template = keras.random.SeedGenerator(0)
 
-            self._compiled[key] = compile_inference_function(
-                run_steps, model.backbone.variables
+        def run_steps(state, conditioning, bounds, call_tensors):
+            run = sampling_loop.LoopRun(
+                model, key, template, conditioning, *call_tensors
             )
-        return self._compiled[key]
+            return sampling_loop.sampling_steps(run, state, bounds)
+
+        return run_steps
+
+    def batch_function(self, options):
+        """The whole sampling of one batch as one function of tensors, with
+        no Python between the steps: `(labels, context, seed) ->
+        samples`, for export (`keras_rin.models.sampler_export`).
+
+        `labels` int32 `(batch,)` (zeros for an unconditional model),
+        `context` float32 in model space or None, `seed` an int32 scalar:
+        the batch's noise seed (`generate(seed=s)` draws its first batch
+        with `keras_rin.utils.seeds.batch_seed(s, 0)`). Returns float32
+        samples `(batch,) + target_shape` in [0, 1], those of `sample` for
+        the same seed. Editing and read attention are not part of it.
+        """
+        model = self._model
+        options = dataclasses.replace(options.resolve(model), verbose=0)
+        chunks = self._chunks(options)
+        settings = self._settings()
+        # The compiled loops: TensorFlow's random numbers differ between
+        # XLA and its graph kernels, and `generate` runs them with XLA.
+        loops = {
+            (c.num_active_latents, c.guided): self._loop_function(
+                options, (c.num_active_latents, c.guided, False), settings
+            )
+            for c in chunks
+        }
+        template = keras.random.SeedGenerator(0)
+        call_tensors = self._call_tensors(options, None)
+
+        def sample(labels, context, seed):
+            size = ops.shape(labels)[0]
+            seed_state = ops.stack(
+                [ops.cast(seed, "uint32"), ops.zeros((), "uint32")]
+            )
+            x, seed_state = sampling_loop.normal(
+                (size,) + tuple(model.target_shape), template, seed_state
+            )
+            state = (x, None, seed_state, (ops.zeros_like(x),) * 2)
+            guided = None
+            for chunk in chunks:
+                state = self._switch_latents(options, state, chunk, guided)
+                guided = chunk.guided
+                state = loops[(chunk.num_active_latents, chunk.guided)](
+                    state,
+                    (labels, context),
+                    (chunk.start, chunk.stop),
+                    call_tensors,
+                )
+            return targets.inputs_to_images(state[0], model.input_scale)
+
+        return sample
 
     def _read_attention_function(self, spacing, guided, settings):
         """The compiled pass of `generate_with_read_attention`: `((x,

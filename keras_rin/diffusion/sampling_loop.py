@@ -233,14 +233,22 @@ def streams(x, gamma, conditioning, guided):
 
 
 def normal_like(x, template, seed_state):
-    """Standard normal noise from an explicit seed state.
+    """Standard normal noise shaped like `x` from an explicit seed state
+    (see `normal`)."""
+    return normal(ops.shape(x), template, seed_state)
+
+
+def normal(shape, template, seed_state):
+    """Standard normal noise from an explicit seed state: returns the
+    noise and the next state.
 
     The state is carried through the sampling loop instead of living in a
     variable, so every step gets new noise inside compiled loops on all
-    backends (a variable update would not escape a JAX loop body).
+    backends (a variable update would not escape a JAX loop body). A
+    `SeedGenerator(seed)` starts at the state `[seed, 0]`.
     """
     mapping = [(template.state, seed_state)]
     with keras.StatelessScope(state_mapping=mapping) as scope:
-        noise = keras.random.normal(ops.shape(x), seed=template)
+        noise = keras.random.normal(shape, seed=template)
         new_state = scope.get_current_value(template.state)
     return noise, new_state

@@ -3,6 +3,7 @@ import numpy as np
 
 from keras_rin.diffusion import sampling_options
 from keras_rin.models import data_checks
+from keras_rin.models import sampler_export
 from keras_rin.models.rin_diffusion_model import RINDiffusionModel
 from keras_rin.utils import validation
 
@@ -272,6 +273,59 @@ class RINImageGenerator(RINDiffusionModel):
             num_images, labels, options, (None, None)
         )
         return images, self.backbone.tokens_to_grid(maps)
+
+    def export_sampler(
+        self,
+        path,
+        num_steps=None,
+        sampler=None,
+        guidance_scale=None,
+        spacing=None,
+        eta=0.0,
+        guidance_interval=None,
+        clip_x0=True,
+        compute_schedule=None,
+        num_images=None,
+    ):
+        """Exports the sampler as a TensorFlow SavedModel for serving.
+
+        Its `serve` signature runs the whole sampling loop inside the graph
+        (TF Serving or any TensorFlow runtime serves it without keras-rin
+        or Keras): it takes `labels` (int32 `(batch,)`, class-conditional
+        models; -1 drops the label) and `seed` (an int32 scalar) and
+        returns `{"images": float32 (batch, height, width, channels) in
+        [0, 1]}`. The sampling options are fixed at export, as `generate`
+        takes them; those left out are the model's. `serve(labels, seed=s)`
+        returns what `generate(labels=labels, seed=t)` returns for
+        `s = keras_rin.utils.seeds.batch_seed(t, 0)` (the noise seed of
+        `generate`'s first batch). Labels out of range are not checked in
+        the graph.
+
+        Works from the JAX backend (through `jax2tf`) and TensorFlow; on
+        PyTorch it raises a `NotImplementedError` (export from JAX or
+        TensorFlow: the weights are the same).
+
+        Args:
+            path: str, the SavedModel directory to create or replace
+                (atomically).
+            num_steps, sampler, guidance_scale, spacing, eta,
+                guidance_interval, clip_x0, compute_schedule: as in
+                `generate`.
+            num_images: int, the images per call of an unconditional
+                model (its batch size); None for a class-conditional one.
+
+        Returns:
+            The SavedModel's path.
+
+        Example:
+        ```python
+        model = keras_rin.RINImageGenerator.from_preset("rin_digits")
+        model.export_sampler("digits_sampler", num_steps=10)
+        served = tf.saved_model.load("digits_sampler")
+        images = served.serve(tf.constant([3, 1, 4]), tf.constant(7))
+        ```
+        """
+        return sampler_export.export_from_arguments(self, locals())
 
     def _generate_images(self, num_images, labels, options, edit):
         """`edit` is `(init_images, mask)`, both None without editing."""

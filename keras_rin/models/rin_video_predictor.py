@@ -5,6 +5,7 @@ from keras import ops
 from keras_rin.diffusion import sampling_options
 from keras_rin.diffusion import targets
 from keras_rin.models import data_checks
+from keras_rin.models import sampler_export
 from keras_rin.models.rin_diffusion_model import RINDiffusionModel
 from keras_rin.utils import validation
 
@@ -293,6 +294,48 @@ class RINVideoPredictor(RINDiffusionModel):
             return np.concatenate([context, predicted], axis=1)
         predicted, maps = predicted
         return np.concatenate([context, predicted], axis=1), maps
+
+    def export_sampler(
+        self,
+        path,
+        num_steps=None,
+        sampler=None,
+        guidance_scale=None,
+        spacing=None,
+        eta=0.0,
+        guidance_interval=None,
+        clip_x0=True,
+        compute_schedule=None,
+    ):
+        """Exports the frame predictor as a TensorFlow SavedModel for
+        serving, the sampling loop inside the graph (see
+        `RINImageGenerator.export_sampler`).
+
+        Its `serve` signature takes `context_frames` (float32 `(batch,
+        num_context_frames, height, width, channels)` in [0, 1]), `labels`
+        (int32 `(batch,)`, class-conditional models only) and `seed` (an
+        int32 scalar, the noise seed of `generate`'s first batch: see
+        `keras_rin.utils.seeds.batch_seed`), and returns `{"frames": the
+        whole clips in [0, 1]}`, as `generate` does. JAX and TensorFlow
+        only.
+
+        Args:
+            path: str, the SavedModel directory to create or replace.
+            num_steps, sampler, guidance_scale, spacing, eta,
+                guidance_interval, clip_x0, compute_schedule: as in
+                `generate`.
+
+        Returns:
+            The SavedModel's path.
+
+        Example:
+        ```python
+        model.export_sampler("predictor", num_steps=20)
+        served = tf.saved_model.load("predictor")
+        clips = served.serve(tf.constant(context), tf.constant(0))
+        ```
+        """
+        return sampler_export.export_from_arguments(self, locals())
 
     def get_config(self):
         config = super().get_config()
