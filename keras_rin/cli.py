@@ -14,6 +14,7 @@ are imported here only inside the commands.
     keras-rin info rin_imagenet_256
     keras-rin upload presets/my_rin hf://my-org/my_rin
     keras-rin upload presets/my_rin kaggle://me/my_rin/keras/base
+    keras-rin --backend jax export rin_digits digits_sampler --steps 10
 """
 
 import argparse
@@ -52,7 +53,7 @@ def main(argv=None):
     except _UsageError as error:
         _print_error(f"{error} (see keras-rin {_subcommand(argv)}--help)")
         return 2
-    except (ValueError, ImportError, OSError) as error:
+    except (ValueError, ImportError, OSError, NotImplementedError) as error:
         _print_error(error)
         return 1
     except KeyboardInterrupt:
@@ -195,6 +196,7 @@ def _build_parser():
     info.set_defaults(run=_info)
 
     _add_upload_command(commands, backend_option)
+    _add_export_command(commands, backend_option)
     return parser
 
 
@@ -214,6 +216,31 @@ def _add_upload_command(commands, backend_option):
         help="hf://<org>/<name> or kaggle://<owner>/<model>/keras/<variation>",
     )
     upload.set_defaults(run=_upload)
+
+
+def _add_export_command(commands, backend_option):
+    export = commands.add_parser(
+        "export",
+        help="export a preset's sampler as a TensorFlow SavedModel for "
+        "serving (from the jax or tensorflow backend)",
+        parents=[backend_option],
+    )
+    export.add_argument(
+        "preset", help="built-in name, directory, hf:// or kaggle:// handle"
+    )
+    export.add_argument("path", help="the SavedModel directory to write")
+    export.add_argument(
+        "--steps", type=_positive_int, help="sampling steps (the preset's)"
+    )
+    export.add_argument("--sampler", choices=SAMPLERS)
+    export.add_argument("--spacing", choices=SPACINGS)
+    export.add_argument("--guidance-scale", type=float)
+    export.add_argument(
+        "--num-images",
+        type=_positive_int,
+        help="images per call (unconditional image presets only)",
+    )
+    export.set_defaults(run=_export)
 
 
 def _add_backend_option(parser, default):
@@ -416,6 +443,22 @@ def _upload(args):
 
     uri = preset_upload.upload_preset(args.uri, args.preset_dir)
     print(f"Uploaded {args.preset_dir} to {uri}")
+
+
+def _export(args):
+    from keras_rin.presets import preset_loading
+
+    model = preset_loading.load_preset(args.preset)
+    options = dict(
+        num_steps=args.steps,
+        sampler=args.sampler,
+        spacing=args.spacing,
+        guidance_scale=args.guidance_scale,
+    )
+    if args.num_images is not None:
+        options["num_images"] = args.num_images
+    path = model.export_sampler(args.path, **options)
+    print(f"Exported the sampler of {args.preset} to {path}")
 
 
 def _info(args):

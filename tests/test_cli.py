@@ -223,6 +223,23 @@ def test_upload_refuses_an_incomplete_preset(tiny_preset, monkeypatch, capsys):
     assert "README.md is missing" in lines[0]
 
 
+def test_export_writes_a_servable_sampler(tiny_preset, tmp_path, capsys):
+    path = str(tmp_path / "sampler")
+    status = cli.main(["export", tiny_preset, path, "--steps", "2"])
+    if keras.config.backend() == "torch":
+        # One line that says how to export instead.
+        assert status == 1
+        assert "JAX or TensorFlow" in capsys.readouterr().err
+        return
+    assert status == 0
+    assert path in capsys.readouterr().out
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)
+    images = loaded.serve(tf.constant([0, 1], tf.int32), tf.constant(0))
+    assert images["images"].shape == (2, 8, 8, 1)
+
+
 @pytest.mark.parametrize(
     "argv, status, expected",
     [
