@@ -392,10 +392,14 @@ class Sampler:
         value of the model's config; changing a setting compiles anew
         instead of running a stale loop. The sampling defaults and the
         guidance scale are not settings (the loop gets them as arguments
-        or keys)."""
+        or keys). The backbone's variables are: a loop traced before LoRA
+        was enabled would not see the LoRA weights."""
         config = dict(self._model.get_config())
         for name in SAMPLING_DEFAULTS:
             config.pop(name, None)
+        config["backbone_variables"] = [
+            v.path for v in self._model.backbone.variables
+        ]
         return json.dumps(config, sort_keys=True, default=repr)
 
     def _loop_function(self, options, chunk_kind, settings):

@@ -24,10 +24,11 @@ def _values(variables):
     return [keras.ops.convert_to_numpy(v) for v in variables]
 
 
-def _compile(model, ema=True):
+def _compile(model, ema=True, eager=None):
     # TensorFlow spends long tracing each new model's step; these few
     # steps run faster eagerly, and the LoRA logic is the same.
-    eager = keras.config.backend() == "tensorflow"
+    if eager is None:
+        eager = keras.config.backend() == "tensorflow"
     optimizer = keras.optimizers.AdamW(1e-2, use_ema=ema, ema_momentum=0.5)
     model.compile(optimizer=optimizer, run_eagerly=eager)
 
@@ -75,6 +76,11 @@ def test_only_the_lora_weights_are_trainable_and_the_model_is_unchanged():
     }
     # `B` starts at zero: the adapted model samples as the base model.
     np.testing.assert_allclose(model.generate(**SAMPLE), before, atol=1e-6)
+    # The sampler compiled before LoRA existed is not reused: it would
+    # not see the LoRA weights.
+    for layer in lora.lora_layers(model):
+        layer.lora_kernel_b.assign(np.full(layer.lora_kernel_b.shape, 0.5))
+    assert np.abs(model.generate(**SAMPLE) - before).max() > 1e-2
 
 
 def test_each_target_adapts_its_own_layers():
@@ -211,7 +217,7 @@ def test_an_interrupted_lora_run_resumes_with_its_lora_weights(
         keras.utils.set_random_seed(seed)
         model = keras_rin.RINImageGenerator.from_preset(base_preset, seed=1)
         model.backbone.enable_lora(2)
-        _compile(model, ema=False)
+        _compile(model, ema=False, eager=True)
         return model
 
     reference = fresh()
