@@ -33,7 +33,12 @@ class LearnedLatents(keras.layers.Layer):
 
     def call(self, reference):
         latents = ops.cast(self.latents, self.compute_dtype)[None]
-        return ops.repeat(latents, ops.shape(reference)[0], axis=0)
+        # Broadcast, not repeated: the batch size stays symbolic when
+        # PyTorch exports the graph.
+        return ops.broadcast_to(
+            latents,
+            (ops.shape(reference)[0], self.num_latents, self.hidden_dim),
+        )
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_latents, self.hidden_dim)

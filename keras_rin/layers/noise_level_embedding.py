@@ -46,7 +46,7 @@ class NoiseLevelEmbedding(keras.layers.Layer):
     def sinusoid(self, noise_levels):
         half = self.sinusoid_dim // 2
         frequencies = ops.exp(
-            -math.log(10000.0) * ops.arange(half, dtype="float32") / half
+            -math.log(10000.0) * ops.arange(0, half, dtype="float32") / half
         )
         angles = ops.cast(noise_levels, "float32")[:, None] * self.scaling
         angles = angles * frequencies[None, :]
