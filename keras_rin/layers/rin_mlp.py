@@ -1,22 +1,8 @@
-import math
 import random
 
 import keras
-from keras import ops
 
 from keras_rin.utils import compiled_function
-
-
-def exact_gelu(x):
-    """The exact (erf) GELU, `x * Phi(x)`.
-
-    On TensorFlow it is written with `erf`: TensorFlow's own GELU uses
-    `erfc`, which `tf2onnx` cannot export to ONNX. Elsewhere it is the
-    backend's GELU (one fused kernel on PyTorch).
-    """
-    if keras.config.backend() == "tensorflow":
-        return 0.5 * x * (1.0 + ops.erf(x / math.sqrt(2.0)))
-    return ops.gelu(x, approximate=False)
 
 
 @keras.saving.register_keras_serializable(package="keras_rin")
@@ -76,7 +62,7 @@ class RINMLP(keras.layers.Layer):
         self.output_dense.build(input_shape[:-1] + (int(dim * self.mlp_ratio),))
 
     def call(self, x, training=None):
-        hidden = exact_gelu(self.hidden_dense(self.norm(x)))
+        hidden = compiled_function.exact_gelu(self.hidden_dense(self.norm(x)))
         if training and self.dropout_rate:
             # The Keras layer holds the seed state; the masks are its own,
             # drawn faster on JAX.

@@ -407,6 +407,32 @@ class RINBackboneBase(keras.Model):
         self.lora_config = config
         return sum(int(np.prod(v.shape)) for v in self.trainable_weights)
 
+    def export_backbone(self, path, format="onnx"):
+        """Writes one denoising pass of the backbone, with its weights, to
+        an ONNX file for ONNX Runtime (no Keras needed to run it; the
+        sampling loop stays with the caller). Works on JAX, TensorFlow and
+        PyTorch with a dynamic batch; needs `pip install
+        "keras-rin[onnx]"`. See
+        `keras_rin.models.backbone_export.export_backbone` for the input
+        and output names.
+
+        Args:
+            path: str, the ONNX file to create or replace.
+            format: `"onnx"`.
+
+        Returns:
+            The path.
+
+        Example:
+        ```python
+        model = keras_rin.RINImageGenerator.from_preset("rin_digits")
+        model.backbone.export_backbone("digits_backbone.onnx")
+        ```
+        """
+        from keras_rin.models import backbone_export
+
+        return backbone_export.export_backbone(self, path, format)
+
     def get_config(self):
         return {
             "name": self.name,
