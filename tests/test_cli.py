@@ -223,9 +223,15 @@ def test_upload_refuses_an_incomplete_preset(tiny_preset, monkeypatch, capsys):
     assert "README.md is missing" in lines[0]
 
 
-def test_export_writes_a_servable_sampler(tiny_preset, tmp_path, capsys):
+def test_export_writes_a_servable_sampler(tmp_path, capsys):
+    # An unconditional preset: its SavedModel serves a fixed batch.
+    preset = str(tmp_path / "unconditional")
+    keras_rin.RINImageGenerator(tiny_backbone(num_classes=None)).save_to_preset(
+        preset
+    )
     path = str(tmp_path / "sampler")
-    status = cli.main(["export", tiny_preset, path, "--steps", "2"])
+    argv = ["export", preset, path, "--steps", "2", "--num-images", "2"]
+    status = cli.main(argv)
     if keras.config.backend() == "torch":
         # One line that says how to export instead.
         assert status == 1
@@ -235,9 +241,13 @@ def test_export_writes_a_servable_sampler(tiny_preset, tmp_path, capsys):
     assert path in capsys.readouterr().out
     import tensorflow as tf
 
+    from keras_rin.utils import seeds
+
     loaded = tf.saved_model.load(path)
-    images = loaded.serve(tf.constant([0, 1], tf.int32), tf.constant(0))
-    assert images["images"].shape == (2, 8, 8, 1)
+    served = loaded.serve(tf.constant(seeds.batch_seed(5, 0), tf.int32))
+    model = keras_rin.RINImageGenerator.from_preset(preset)
+    expected = model.generate(num_images=2, num_steps=2, seed=5, verbose=0)
+    np.testing.assert_allclose(served["images"].numpy(), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -36,20 +36,15 @@ def _study(example, output, methods):
     return {r["method"]: r for r in results["methods"]}, results
 
 
-def test_lora_trains_its_own_weights_and_full_fine_tuning_all(
-    example, tmp_path
-):
+def test_lora_trains_its_own_weights(example, tmp_path):
     output = str(tmp_path / "finetune")
-    runs, results = _study(example, output, ["lora", "full"])
-    assert list(runs) == ["LoRA r=2", "full"]
-    tuned, full = runs["LoRA r=2"], runs["full"]
-    assert full["trainable_params"] == full["total_params"]
-    assert 0 < tuned["trainable_params"] < full["trainable_params"]
-    assert tuned["total_params"] == full["total_params"]
+    runs, results = _study(example, output, ["lora"])
+    assert list(runs) == ["LoRA r=2"]
+    tuned = runs["LoRA r=2"]
+    assert 0 < tuned["trainable_params"] < tuned["total_params"]
     # LoRA leaves every weight of the base as it was.
     assert tuned["frozen_weights_max_change"] == 0.0
     assert tuned["preset_bytes_lora_only"] < tuned["preset_bytes_merged"]
-    assert "preset_bytes_lora_only" not in full
     for run in runs.values():
         assert run["updates"] == 2
         assert 0 <= run["accuracy"] <= 1
@@ -63,7 +58,7 @@ def test_lora_trains_its_own_weights_and_full_fine_tuning_all(
     with Image.open(os.path.join(output, "samples.png")) as image:
         # Real digits, then one row per method: 20 digits per row.
         width, height = image.size
-        assert width > 5 * height > 0
+        assert width > 4 * height > 0
 
 
 # Which methods run and how they are recorded does not depend on the
@@ -72,11 +67,21 @@ def test_lora_trains_its_own_weights_and_full_fine_tuning_all(
     keras.config.backend() != "torch",
     reason="backend-independent study logic: run once, on torch",
 )
-def test_the_base_every_target_and_scratch_are_recorded(example, tmp_path):
+def test_the_base_every_target_full_and_scratch_are_recorded(example, tmp_path):
     runs, _ = _study(
-        example, str(tmp_path / "study"), ["base", "lora_all", "scratch"]
+        example,
+        str(tmp_path / "study"),
+        ["base", "lora_all", "full", "scratch"],
     )
-    assert list(runs) == ["base", "LoRA r=4, all targets", "scratch"]
+    assert list(runs) == [
+        "base",
+        "LoRA r=4, all targets",
+        "full",
+        "scratch",
+    ]
+    full = runs["full"]
+    assert full["trainable_params"] == full["total_params"]
+    assert "preset_bytes_lora_only" not in full
     assert "updates" not in runs["base"]
     assert runs["base"]["trainable_params"] == runs["base"]["total_params"]
     every = runs["LoRA r=4, all targets"]

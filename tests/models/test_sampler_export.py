@@ -1,6 +1,7 @@
 """`export_sampler`: a TensorFlow SavedModel with the sampling loop inside,
 reloaded with `tf.saved_model.load` (no Keras), gives `generate`'s
-samples for the same seed; PyTorch says how to export instead."""
+samples for the same seed; PyTorch says how to export instead. (An
+unconditional model's export: tests/test_cli.py, through the command.)"""
 
 import keras
 import numpy as np
@@ -64,17 +65,6 @@ def test_a_served_sampler_draws_the_images_of_generate(tmp_path):
     other = loaded.serve(tf.constant([2], tf.int32), _seed(8))["images"].numpy()
     assert other.shape == (1, 8, 8, 1)
     assert np.abs(other[0] - images[1]).max() > 1e-3
-
-
-@needs_export
-def test_an_unconditional_sampler_serves_a_fixed_batch(tmp_path):
-    model = keras_rin.RINImageGenerator(tiny_backbone(num_classes=None))
-    randomize(model.backbone)
-    path = model.export_sampler(tmp_path / "s", num_steps=3, num_images=2)
-    loaded = _loaded(path)
-    images = loaded.serve(_seed(3))["images"].numpy()
-    expected = model.generate(num_images=2, num_steps=3, seed=3, verbose=0)
-    np.testing.assert_allclose(images, expected, atol=1e-5)
 
 
 @needs_export
