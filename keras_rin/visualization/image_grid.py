@@ -2,12 +2,15 @@ import math
 
 import numpy as np
 
+from keras_rin.utils import validation
+
 
 def image_grid(images, num_columns=None, padding=1, upscale=1):
     """Tiles images into one grid image.
 
     Args:
-        images: array `(num_images, height, width, channels)` in [0, 1].
+        images: array `(num_images, height, width, channels)`, float in
+            [0, 1] or uint8 in [0, 255] (as `keras_rin.data` loads them).
         num_columns: int, images per row (a square-ish grid by default).
         padding: int, pixels of white between images.
         upscale: int, nearest-neighbour magnification (small images such as
@@ -15,13 +18,18 @@ def image_grid(images, num_columns=None, padding=1, upscale=1):
 
     Returns:
         uint8 array `(grid_height, grid_width, channels)`.
+
+    Raises:
+        ValueError: `images` is not 4-D, or holds neither uint8 values
+            nor finite floats in [0, 1] (floats in [0, 255], say).
     """
-    images = np.asarray(images, dtype="float32")
+    images = validation.check_pixels("images", images)
     if images.ndim != 4:
         raise ValueError(
             "`images` must have shape (num_images, height, width, channels)."
             f" Received shape {images.shape}"
         )
+    images = validation.pixels_to_float32(images)
     if upscale > 1:
         images = images.repeat(upscale, axis=1).repeat(upscale, axis=2)
     count, height, width, channels = images.shape
@@ -44,7 +52,18 @@ def image_grid(images, num_columns=None, padding=1, upscale=1):
 
 
 def save_image_grid(images, path, num_columns=None, padding=1, upscale=1):
-    """Saves images as one PNG grid (see `image_grid`) and returns `path`."""
+    """Saves images as one PNG grid and returns `path`.
+
+    Args:
+        images: array `(num_images, height, width, channels)`, float in
+            [0, 1] or uint8 in [0, 255]; 1 channel (saved grey-scale) or
+            3.
+        path: str, the PNG file to write.
+        num_columns, padding, upscale: as in `image_grid`.
+
+    Returns:
+        `path`.
+    """
     from PIL import Image
 
     grid = image_grid(images, num_columns, padding, upscale)
