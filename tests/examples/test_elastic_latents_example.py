@@ -1,6 +1,7 @@
 import json
 import os
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -47,6 +48,13 @@ def test_baselines_are_matched_to_the_flops_of_each_schedule(example):
     assert 10 < round(flops / full) < 40 < round(flops / small)
 
 
+# Elastic latents are tested on every backend in
+# tests/models/test_elastic_latents.py; the study's logic, once.
+@pytest.mark.skipif(
+    keras.config.backend() != "torch",
+    reason="backend-independent study logic: run once, on PyTorch "
+    "(the fastest here)",
+)
 def test_smoke_run_trains_measures_and_plots(example, tmp_path):
     pytest.importorskip("matplotlib")
     digits = load_example("digits")

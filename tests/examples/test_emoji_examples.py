@@ -2,6 +2,7 @@ import json
 import os
 import sys
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -11,8 +12,17 @@ from tests.data.emoji_files import write_emoji_files
 from tests.examples import EXAMPLES
 from tests.examples import load_example
 
-# Example runs end to end: slow (deselect with -m "not large").
-pytestmark = pytest.mark.large
+# Example runs end to end: slow (deselect with -m "not large"). Their
+# logic is backend-independent (NumPy data, public model calls tested on
+# every backend in tests/models and tests/presets/test_rin_emoji32.py):
+# they run once, on PyTorch, the fastest here.
+pytestmark = [
+    pytest.mark.large,
+    pytest.mark.skipif(
+        keras.config.backend() != "torch",
+        reason="backend-independent example logic: run once, on PyTorch",
+    ),
+]
 
 pytest.importorskip("sklearn")
 pytest.importorskip("fontTools")
