@@ -133,7 +133,8 @@ def main(
     keras.utils.set_random_seed(0)
     images, labels = keras_rin.data.load_emoji("train", **(data_options or {}))
     if smoke:
-        images, labels, epochs = images[:128], labels[:128], 1
+        images, labels = images[:128], labels[:128]
+        epochs = min(epochs, 2)
     model = build_model(
         smoke=smoke, self_conditioning_rate=self_conditioning_rate
     )
@@ -158,11 +159,13 @@ def main(
             verbose=0,
         )
     )
+    # The schedule spans `epochs`; an ablation may stop part of the way,
+    # to compare runs at the same step of the same schedule.
     model.fit(
         images,
         labels,
         batch_size=BATCH_SIZE,
-        epochs=epochs,
+        epochs=min(epochs, stop_after_epoch or epochs),
         callbacks=callbacks,
     )
     model.save_to_preset(output, description=DESCRIPTION)

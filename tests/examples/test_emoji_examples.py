@@ -37,7 +37,7 @@ def files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(files, tmp_path_factory):
-    """examples/emoji.py's smoke run: one epoch of a tiny backbone."""
+    """examples/emoji.py's smoke run: two epochs of a tiny backbone."""
     output = str(tmp_path_factory.mktemp("run") / "rin_emoji")
     load_example("emoji").main(output=output, smoke=True, data_options=files)
     return output
@@ -64,15 +64,34 @@ def evaluate_emoji(monkeypatch, files):
     return module
 
 
+def test_an_ablation_stops_part_of_the_way_through_the_schedule(
+    files, tmp_path
+):
+    output = str(tmp_path / "stopped")
+    model, _ = load_example("emoji").main(
+        epochs=2,
+        output=output,
+        smoke=True,
+        data_options=files,
+        stop_after_epoch=1,
+        self_conditioning_rate=0.0,
+    )
+    assert len(model.history.history["loss"]) == 1
+    assert model.self_conditioning_rate == 0.0
+    # The schedule is the full run's: 2 epochs of one update.
+    recipe = keras_rin.training.TrainingRecipe.from_preset(output)
+    assert recipe.total_steps == 2
+
+
 def test_the_training_example_writes_a_preset_recipe_and_snapshots(trained):
     model = keras_rin.RINImageGenerator.from_preset(trained)
     assert model.backbone.image_shape == (32, 32, 3)
     assert model.backbone.num_classes == len(keras_rin.data.EMOJI_GROUPS)
     assert model.sampler == "dpmpp_3m" and model.num_sampling_steps == 20
     recipe = keras_rin.training.TrainingRecipe.from_preset(trained)
-    assert recipe.total_steps == 1 and recipe.ema_momentum == 0.998
+    assert recipe.total_steps == 2 and recipe.ema_momentum == 0.998
     run_dir = trained + "_run"
-    assert os.path.isdir(os.path.join(run_dir, "epoch_0001"))
+    assert os.path.isdir(os.path.join(run_dir, "epoch_0002"))
     with Image.open(trained + "_samples.png") as grid:
         # One row of ten samples per group, 32 pixels and a border each.
         assert grid.width > 10 * 32 and grid.height > 9 * 32
@@ -124,7 +143,7 @@ def test_the_runs_are_compared_over_their_snapshots(
     curves = example.main(args)
     (curve,) = curves.values()
     assert curve["self_conditioning_rate"] == 0.9
-    assert [p["epoch"] for p in curve["points"]] == [1]
+    assert [p["epoch"] for p in curve["points"]] == [2]
     with Image.open(os.path.join(output, "curves.png")) as image:
         assert image.width > 0
 
