@@ -36,6 +36,7 @@ import json
 import os
 
 import numpy as np
+from evaluate_digits import hidden_features
 from sklearn.neural_network import MLPClassifier
 
 import keras_rin
@@ -93,15 +94,7 @@ class EmojiScorer:
 
     def features(self, images):
         """Activations of the classifier's last hidden layer."""
-        features = flatten(images)
-        layers = zip(
-            self.classifier.coefs_[:-1],
-            self.classifier.intercepts_[:-1],
-            strict=True,
-        )
-        for weight, bias in layers:
-            features = np.maximum(features @ weight + bias, 0.0)
-        return features
+        return hidden_features(self.classifier, as_float(images))
 
     def nearest_training(self, images):
         """RMS pixel distance of each image to its nearest training emoji,
